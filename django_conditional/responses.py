@@ -1,0 +1,114 @@
+"""Turn a precondition decision into the 304, 412, 428 or 431 response.
+
+Imports the pure HTTP layer and ``django.http`` only: no ORM, no settings.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from django.http import HttpResponse, HttpResponseNotModified
+from django.http.response import HttpResponseBase, ResponseHeaders
+
+from django_conditional.http import Decision, EntityTag
+
+__all__ = [
+    "NOT_MODIFIED_HEADERS",
+    "NotModifiedResponse",
+    "not_modified",
+    "not_modified_from",
+    "precondition_failed",
+    "precondition_required",
+    "request_fields_too_large",
+]
+
+# The fields a 304 repeats from the 200 it stands for (RFC 9110 section
+# 15.4.5), plus Last-Modified, which Django's own 304 keeps too.
+NOT_MODIFIED_HEADERS = (
+    "Cache-Control",
+    "Content-Location",
+    "Date",
+    "ETag",
+    "Expires",
+    "Last-Modified",
+    "Vary",
+)
+
+
+class _NotModifiedHeaders(ResponseHeaders):
+    """Response headers that refuse a Content-Length.
+
+    A 304 may only carry the Content-Length the 200 would have had (RFC 9110
+    section 8.6), which we cannot know without rendering. Django's
+    ``CommonMiddleware`` sets ``Content-Length: 0`` on every non-streaming
+    response it sees; refusing the field here keeps that wrong value off the
+    wire whatever the middleware order.
+    """
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        if key.lower() == "content-length":
+            return
+        super().__setitem__(key, value)
+
+
+class NotModifiedResponse(HttpResponseNotModified):
+    """A 304 with no body, no Content-Type and no Content-Length."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.headers = _NotModifiedHeaders(self.headers)
+
+
+def not_modified(headers: Mapping[str, str] | None = None) -> NotModifiedResponse:
+    """A 304 carrying ``headers`` (only those a 304 may repeat are copied)."""
+    response = NotModifiedResponse()
+    if headers:
+        for name in NOT_MODIFIED_HEADERS:
+            value = headers.get(name)
+            if value is not None:
+                response.headers[name] = value
+    return response
+
+
+def not_modified_from(response: HttpResponseBase) -> NotModifiedResponse:
+    """A 304 standing for ``response``: its validators, caching fields and cookies."""
+    new_response = not_modified(response.headers)
+    # Cookies set while producing the 200 still apply (RFC 6265 section 3).
+    new_response.cookies = response.cookies
+    return new_response
+
+
+def precondition_failed(decision: Decision, etag: EntityTag | None = None) -> HttpResponse:
+    """A 412 naming the precondition that failed, with the current ETag if any.
+
+    The ETag lets a client that lost an update fetch nothing more before it
+    decides how to merge (RFC 9110 section 15.5.13).
+    """
+    response = HttpResponse(
+        f"Precondition Failed: {decision.reason}.\n",
+        status=412,
+        content_type="text/plain; charset=utf-8",
+    )
+    if etag is not None:
+        response.headers["ETag"] = str(etag)
+    return response
+
+
+def precondition_required(method: str) -> HttpResponse:
+    """A 428 for an unsafe request that must be conditional (RFC 6585 section 3)."""
+    return HttpResponse(
+        f"Precondition Required: a {method} to this resource must carry If-Match "
+        "with the entity tag you last received.\n",
+        status=428,
+        content_type="text/plain; charset=utf-8",
+    )
+
+
+def request_fields_too_large(decision: Decision) -> HttpResponse:
+    """A 431 for a conditional field over the size limits (RFC 6585 section 5)."""
+    return HttpResponse(
+        f"Request Header Fields Too Large: {decision.reason}.\n",
+        status=431,
+        content_type="text/plain; charset=utf-8",
+    )

@@ -1,0 +1,64 @@
+"""Validators: an immutable entity tag plus optional modification time.
+
+Built from plain values here; later layers derive them from model
+instances, querysets and change stamps. Never reads a request.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+from django_conditional.http import EntityTag, Representation, entity_tag_from_value
+
+__all__ = ["Validator", "to_utc"]
+
+
+def to_utc(value: dt.datetime) -> dt.datetime:
+    """An aware UTC datetime; naive values are read as UTC, as Django's ``condition`` does."""
+    if value.tzinfo is None or value.utcoffset() is None:
+        return value.replace(tzinfo=dt.timezone.utc)
+    return value.astimezone(dt.timezone.utc)
+
+
+@dataclass(frozen=True, slots=True)
+class Validator:
+    """The validators of one representation: an entity tag and a modification time.
+
+    ``exists`` is False when the validator functions found nothing (both
+    returned ``None``): RFC 9110's ``*`` then sees no current representation.
+    """
+
+    etag: EntityTag | None = None
+    last_modified: dt.datetime | None = None
+    exists: bool = True
+
+    @classmethod
+    def from_values(
+        cls, etag: str | None = None, last_modified: dt.datetime | None = None
+    ) -> Validator:
+        """Build from what Django-style ``etag_func`` / ``last_modified_func`` return."""
+        return cls(
+            etag=None if etag is None else entity_tag_from_value(str(etag)),
+            last_modified=None if last_modified is None else to_utc(last_modified),
+            exists=etag is not None or last_modified is not None,
+        )
+
+    def last_modified_seconds(self, not_after: float) -> int | None:
+        """Last-Modified in whole seconds, never later than ``not_after`` (the response's Date).
+
+        RFC 9110 section 8.8.2.1: an origin server must not send a
+        Last-Modified later than its Date, so a clock-skewed future value is
+        clamped to it.
+        """
+        if self.last_modified is None:
+            return None
+        return int(min(self.last_modified.timestamp(), not_after))
+
+    def representation(self, now: float) -> Representation:
+        """The pure HTTP layer's view of this validator at time ``now``."""
+        return Representation(
+            etag=self.etag,
+            last_modified=self.last_modified_seconds(now),
+            exists=self.exists,
+        )
