@@ -1,3 +1,29 @@
-"""URLs for views under test; test modules override ROOT_URLCONF to point here."""
+"""URLs for the decorated views under test (``@pytest.mark.urls("tests.testapp.urls")``)."""
 
-urlpatterns: list[object] = []
+from django.urls import path
+
+from tests.testapp import views
+
+urlpatterns = [
+    path("condition/", views.index),
+    path("condition/last_modified/", views.last_modified_view1),
+    path("condition/last_modified2/", views.last_modified_view2),
+    path("condition/etag/", views.etag_view1),
+    path("condition/etag2/", views.etag_view2),
+    path("condition/unquoted_etag/", views.etag_view_unquoted),
+    path("condition/weak_etag/", views.etag_view_weak),
+    path("condition/no_etag/", views.etag_view_none),
+    path("async/sync-funcs/", views.async_view_sync_funcs),
+    path("async/async-funcs/", views.async_view_async_funcs),
+    path("sync/async-funcs/", views.sync_view_async_funcs),
+    path("cached/", views.cached),
+    path("reuse/", views.reuse),
+    path("async/reuse/", views.async_reuse),
+    path("missing/validator/", views.missing_in_validator),
+    path("missing/view/", views.missing_in_view),
+    path("redirecting/", views.redirecting),
+    path("own-headers/", views.sets_own_headers),
+    path("future/", views.future_last_modified),
+    path("dated/", views.dated_response),
+    path("aware/", views.aware_last_modified),
+]
