@@ -58,7 +58,7 @@ _ETAGC = re.compile(r"[\x21\x23-\x7e\x80-\xff]*")
 _MEMBER = re.compile(r'(W/)?"([^"]*)"')
 _OWS = re.compile(r"[ \t]*")
 _SEPARATORS = re.compile(r"[ \t,]*")
-_NOT_ETAGC = re.compile(r"[^\x21\x23-\x24\x26-\x7e]")  # what entity_tag_from_value escapes
+_NOT_ETAGC = re.compile(r"[^\x21\x23-\x24\x26-\x7e]")  # escaped by entity_tag_from_value
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,8 +100,9 @@ def entity_tag_from_value(value: str) -> EntityTag:
     tag = parse_entity_tag(value)
     if tag is not None:
         return tag
-    if _NOT_ETAGC.search(value) is None:
+    if _ETAGC.fullmatch(value) is not None:
         return EntityTag(value)
+    # "%" is escaped too once escaping starts, so distinct values stay distinct.
     escaped = "".join(
         "".join(f"%{byte:02X}" for byte in char.encode()) if _NOT_ETAGC.match(char) else char
         for char in value
