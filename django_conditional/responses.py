@@ -59,6 +59,15 @@ class NotModifiedResponse(HttpResponseNotModified):
         super().__init__(*args, **kwargs)
         self.headers = _NotModifiedHeaders(self.headers)
 
+    @HttpResponseNotModified.content.setter  # type: ignore[attr-defined,untyped-decorator]
+    def content(self, value: Any) -> None:
+        if value:
+            raise AttributeError("You cannot set content to a 304 (Not Modified) response")
+        # One empty chunk rather than none: the standard library's WSGI
+        # handler (under runserver) adds "Content-Length: 0" when an
+        # application writes no chunk at all.
+        self._container = [b""]
+
 
 def not_modified(headers: Mapping[str, str] | None = None) -> NotModifiedResponse:
     """A 304 carrying ``headers`` (only those a 304 may repeat are copied)."""

@@ -89,3 +89,9 @@ def test_request_fields_too_large():
     response = request_fields_too_large(decision)
     assert response.status_code == 431
     assert b"If-Match is too large" in response.content
+
+
+def test_not_modified_yields_one_empty_chunk():
+    """wsgiref (runserver) defaults Content-Length to 0 when no chunk is written at all."""
+    assert list(not_modified()) == [b""]
+    assert not_modified().content == b""

@@ -1,0 +1,203 @@
+"""The demo site in a real headless Chromium: the browser's cache revalidates, gets 304s.
+
+Debian's ``chromium`` is driven through Playwright's sync API with that executable;
+``playwright install`` is never run. Without Chromium (or Playwright) the tests skip,
+unless ``CONDITIONAL_REQUIRE_BROWSER=1`` (CI), where they fail.
+
+Playwright's sync API keeps an asyncio loop running in the test's thread while the
+browser is open, and Django refuses ORM calls there (``SynchronousOnlyOperation``).
+Rather than set ``DJANGO_ALLOW_ASYNC_UNSAFE``, these tests touch the database only
+before the browser starts (fixtures) and change data through the admin, in the browser.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+
+from testproject.demo.factories import ArticleFactory, AuthorFactory, CommentFactory, TagFactory
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+]
+TIMEOUT_MS = 15_000
+ADMIN_PASSWORD = "browser-test-password"
+
+
+def skip_or_fail(reason: str) -> None:
+    """Skip, or fail when CI requires the browser tests (CONDITIONAL_REQUIRE_BROWSER=1)."""
+    if os.environ.get("CONDITIONAL_REQUIRE_BROWSER") == "1":
+        pytest.fail(f"{reason}; CONDITIONAL_REQUIRE_BROWSER=1 requires the browser tests to run.")
+    pytest.skip(reason)
+
+
+@pytest.fixture(scope="session")
+def chromium_executable() -> str:
+    path = shutil.which("chromium")
+    if path is None:
+        skip_or_fail("Debian's chromium is not on PATH (apt-get install chromium)")
+    return str(path)
+
+
+@pytest.fixture(scope="session")
+def sync_playwright() -> Any:
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        skip_or_fail('Playwright is not installed (pip install -e ".[test]")')
+    return sync_playwright
+
+
+@dataclass(frozen=True)
+class Seen:
+    """One exchange as the server saw it: what the browser sent, what it got."""
+
+    path: str
+    if_none_match: str | None
+    status: int
+
+
+@pytest.fixture
+def server_log(live_server) -> Iterator[list[Seen]]:
+    """Exchanges on the live server, recorded by wrapping its WSGI application.
+
+    The server's view is the one that counts: Chromium reports a revalidated page
+    to Playwright with the status of the cached 200 it reused, and its cache adds
+    If-None-Match below the page's own request.
+    """
+    seen: list[Seen] = []
+    lock = threading.Lock()
+    httpd = live_server.thread.httpd
+    application = httpd.get_app()
+
+    def recording_application(environ: dict[str, Any], start_response: Any) -> Any:
+        def recording_start_response(status: str, headers: Any, *args: Any) -> Any:
+            with lock:
+                seen.append(
+                    Seen(
+                        environ["PATH_INFO"],
+                        environ.get("HTTP_IF_NONE_MATCH"),
+                        int(status.split(" ", 1)[0]),
+                    )
+                )
+            return start_response(status, headers, *args)
+
+        return application(environ, recording_start_response)
+
+    httpd.set_app(recording_application)
+    try:
+        yield seen
+    finally:
+        httpd.set_app(application)
+
+
+@pytest.fixture
+def site(django_user_model) -> dict[str, Any]:
+    """Articles, and a superuser for the admin, committed before the browser starts.
+
+    ``page`` depends on this fixture so that every ORM call happens before
+    Playwright's event loop runs in this thread (see the module docstring).
+    """
+    tag = TagFactory(name="Browsers", slug="browsers")
+    author = AuthorFactory(name="Tim Berners-Lee", slug="timbl")
+    ArticleFactory.create_batch(4, author=author, tags=[tag])
+    article = ArticleFactory(author=author, title="The first web page", tags=[tag])
+    CommentFactory(article=article, body="Still online.")
+    django_user_model.objects.create_superuser(
+        username="editor", email="editor@example.com", password=ADMIN_PASSWORD
+    )
+    return {"pk": article.pk, "slug": article.slug}
+
+
+@pytest.fixture
+def page(chromium_executable, sync_playwright, live_server, site, server_log) -> Iterator[Any]:
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=chromium_executable, args=CHROMIUM_ARGS, headless=True
+        )
+        # A fresh context: an empty HTTP cache, which Playwright leaves enabled.
+        context = browser.new_context(base_url=live_server.url)
+        context.set_default_timeout(TIMEOUT_MS)
+        try:
+            yield context.new_page()
+        finally:
+            context.close()
+            browser.close()
+
+
+def requests_for(server_log: list[Seen], path: str) -> list[Seen]:
+    return [seen for seen in server_log if seen.path == path]
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        pytest.param("/", id="list"),
+        pytest.param("/articles/{slug}/", id="detail"),
+        pytest.param("/async/articles/{slug}/", id="async-detail"),
+    ],
+)
+def test_reload_revalidates_and_keeps_the_page(page, site, server_log, path):
+    path = path.format(slug=site["slug"])
+    first = page.goto(path)
+    etag = first.headers["etag"]
+
+    page.reload()
+
+    assert first.status == 200
+    assert requests_for(server_log, path) == [
+        Seen(path, if_none_match=None, status=200),
+        Seen(path, if_none_match=etag, status=304),
+    ]
+    # Chromium shows the cached copy the 304 vouched for.
+    assert page.get_by_text("The first web page").first.is_visible()
+
+
+def test_following_a_link_back_to_the_list_revalidates(page, site, server_log):
+    first = page.goto("/")
+    page.get_by_role("link", name="The first web page").click()
+    page.wait_for_url(f"**/articles/{site['slug']}/")
+
+    page.get_by_role("link", name="Demo blog").click()
+    page.wait_for_url(first.url)
+
+    assert requests_for(server_log, "/") == [
+        Seen("/", if_none_match=None, status=200),
+        Seen("/", if_none_match=first.headers["etag"], status=304),
+    ]
+    assert page.get_by_role("heading", name="Articles").is_visible()
+    assert page.get_by_role("link", name="The first web page").is_visible()
+
+
+def test_an_edit_in_the_admin_is_never_answered_with_304(page, site, server_log):
+    first = page.goto("/")
+    etag = first.headers["etag"]
+
+    page.goto(f"/admin/login/?next=/admin/demo/article/{site['pk']}/change/")
+    page.get_by_label("Username").fill("editor")
+    page.get_by_label("Password").fill(ADMIN_PASSWORD)
+    page.get_by_role("button", name="Log in").click()
+    page.wait_for_url(f"**/admin/demo/article/{site['pk']}/change/")
+    page.locator("#id_title").fill("The first web page, revised")
+    page.locator("input[name=_save]").click()
+    page.wait_for_url("**/admin/demo/article/")
+
+    revisited = page.goto("/")
+
+    assert revisited.headers["etag"] != etag
+    # The browser did ask conditionally, with the old tag, and got the new page.
+    assert requests_for(server_log, "/")[-1] == Seen("/", if_none_match=etag, status=200)
+    assert page.get_by_role("link", name="The first web page, revised").is_visible()
