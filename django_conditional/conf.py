@@ -1,12 +1,13 @@
 """The package's settings: the only module that reads ``django.conf.settings``.
 
 Each setting is one typed property, read once and cached; the cache is
-cleared when a ``CONDITIONAL_*`` setting changes (``override_settings`` in
+cleared when a setting it depends on changes (``override_settings`` in
 tests).
 """
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any
 
 from django.conf import settings
@@ -18,9 +19,22 @@ __all__ = ["DEFAULTS", "PREFIX", "conf"]
 PREFIX = "CONDITIONAL_"
 
 DEFAULTS: dict[str, Any] = {
+    # Django cache alias for derived validators.
+    "CONDITIONAL_CACHE": "default",
+    # Seconds a derived validator stays cached (it is checked against its stamps anyway).
+    "CONDITIONAL_CACHE_TIMEOUT": 24 * 60 * 60,
     # Adds an ``X-Conditional`` header naming each decision and its reason.
     "CONDITIONAL_DEBUG_HEADER": False,
+    # Salted into every derived tag: change it with each deploy that changes templates.
+    "CONDITIONAL_DEPLOY_VERSION": "",
+    # Tables whose writes never move a stamp (beyond the stamp table itself).
+    "CONDITIONAL_IGNORED_TABLES": ["django_session", "django_migrations"],
+    # A cache alias holding the change stamps; None keeps them in the database.
+    "CONDITIONAL_STAMP_CACHE": None,
 }
+
+# Settings outside our prefix that derived values depend on.
+_DEPENDENCIES = {"SECRET_KEY", "CACHES", "USE_I18N", "DATABASES"}
 
 
 class Settings:
@@ -42,9 +56,59 @@ class Settings:
         self._cache.clear()
 
     @property
+    def cache_alias(self) -> str:
+        """``CONDITIONAL_CACHE``: the cache alias for derived validators."""
+        return str(self._get("CONDITIONAL_CACHE"))
+
+    @property
+    def cache_timeout(self) -> int | None:
+        """``CONDITIONAL_CACHE_TIMEOUT``: seconds a derived validator stays cached."""
+        value = self._get("CONDITIONAL_CACHE_TIMEOUT")
+        return None if value is None else int(value)
+
+    @property
     def debug_header(self) -> bool:
         """``CONDITIONAL_DEBUG_HEADER``: explain each decision in an ``X-Conditional`` header."""
         return bool(self._get("CONDITIONAL_DEBUG_HEADER"))
+
+    @property
+    def deploy_version(self) -> str:
+        """``CONDITIONAL_DEPLOY_VERSION``: salted into every derived entity tag."""
+        return str(self._get("CONDITIONAL_DEPLOY_VERSION"))
+
+    @property
+    def ignored_tables(self) -> frozenset[str]:
+        """``CONDITIONAL_IGNORED_TABLES`` plus the stamp table itself."""
+        try:
+            return self._cache["ignored_tables"]  # type: ignore[no-any-return]
+        except KeyError:
+            tables = frozenset(self._get("CONDITIONAL_IGNORED_TABLES")) | {
+                "django_conditional_changestamp"
+            }
+            self._cache["ignored_tables"] = tables
+            return tables
+
+    @property
+    def stamp_cache(self) -> str | None:
+        """``CONDITIONAL_STAMP_CACHE``: the cache alias holding stamps, or None for the database."""
+        value = self._get("CONDITIONAL_STAMP_CACHE")
+        return None if value is None else str(value)
+
+    @property
+    def hash_key(self) -> bytes:
+        """The key of the entity-tag hash, derived from ``SECRET_KEY``.
+
+        Keyed so that a tag reveals nothing (no primary keys, counts or
+        versions) and cannot be forged or predicted without the secret.
+        """
+        try:
+            return self._cache["hash_key"]  # type: ignore[no-any-return]
+        except KeyError:
+            key = hashlib.blake2b(
+                str(settings.SECRET_KEY).encode(), digest_size=32, person=b"dj-conditional"
+            ).digest()
+            self._cache["hash_key"] = key
+            return key
 
 
 conf = Settings()
@@ -52,5 +116,5 @@ conf = Settings()
 
 @receiver(setting_changed)
 def _clear_on_setting_changed(*, setting: str, **kwargs: Any) -> None:
-    if setting.startswith(PREFIX):
+    if setting.startswith(PREFIX) or setting in _DEPENDENCIES:
         conf.clear()

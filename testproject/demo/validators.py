@@ -70,7 +70,7 @@ def _weak_etag(*parts: object) -> str:
     renders (RFC 9110 section 8.8.1). Keyed by SECRET_KEY so the tag reveals
     no primary keys or counts.
     """
-    digest = salted_hmac("testproject.demo.etag", repr(parts)).hexdigest()[:32]
+    digest = salted_hmac("testproject.demo.etag", repr(parts), algorithm="sha256").hexdigest()[:32]
     return f'W/"{digest}"'
 
 

@@ -1,0 +1,154 @@
+"""Per-table change stamps: read them, move them.
+
+A stamp is a random 63-bit token per database alias and table, replaced
+after every committed write to the table. Tokens, not counters or clocks: a
+token never repeats, so a validator cached under an old one can never pass
+for current, whatever was lost, evicted or flushed in between.
+
+Stamps live in the database by default (``ChangeStamp``, one row per table,
+also what the opt-in triggers write), or in a Django cache shared by every
+process when ``CONDITIONAL_STAMP_CACHE`` names one. Either way a read of any
+number of stamps is one round trip.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Iterable, Sequence
+from functools import lru_cache
+from typing import Protocol
+
+from django.core.cache import caches
+from django.db import connections
+
+from django_conditional.conf import conf
+from django_conditional.models import ChangeStamp
+
+__all__ = [
+    "CacheStampStore",
+    "DatabaseStampStore",
+    "StampStore",
+    "get_stamp_store",
+    "new_token",
+    "read_stamps",
+]
+
+
+def new_token() -> int:
+    """A fresh random stamp token (63 bits, so it fits a signed BIGINT)."""
+    return secrets.randbits(63)
+
+
+class StampStore(Protocol):
+    """Where stamps live."""
+
+    def read(self, alias: str, tables: Sequence[str]) -> tuple[int, ...]:
+        """The current tokens of ``tables`` in database ``alias``, in order; one round trip."""
+        ...
+
+    def move(self, alias: str, tables: Iterable[str]) -> None:
+        """Replace the tokens of ``tables``: called after the writes committed."""
+        ...
+
+
+class DatabaseStampStore:
+    """Stamps in the ``django_conditional_changestamp`` table of each database."""
+
+    def read(self, alias: str, tables: Sequence[str]) -> tuple[int, ...]:
+        """Read with one precompiled statement; tables never stamped get a row first."""
+        if not tables:
+            return ()
+        connection = connections[alias]
+        sql = _select_sql(connection.ops.quote_name("table"), len(tables))
+        with connection.cursor() as cursor:
+            cursor.execute(sql, list(tables))
+            found = dict(cursor.fetchall())
+        missing = [table for table in tables if table not in found]
+        if missing:
+            # First read of a table: give it a token. ignore_conflicts makes a
+            # concurrent first reader's token win, and the re-read sees it.
+            ChangeStamp.objects.using(alias).bulk_create(
+                [ChangeStamp(table=table, token=new_token()) for table in missing],
+                ignore_conflicts=True,
+            )
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    _select_sql(connection.ops.quote_name("table"), len(missing)), missing
+                )
+                found.update(cursor.fetchall())
+        return tuple(int(found[table]) for table in tables)
+
+    def move(self, alias: str, tables: Iterable[str]) -> None:
+        """Upsert fresh tokens, in table order so concurrent movers cannot deadlock."""
+        ordered = sorted(set(tables))
+        if not ordered:
+            return
+        connection = connections[alias]
+        unique_fields = (
+            ["table"] if connection.features.supports_update_conflicts_with_target else None
+        )
+        ChangeStamp.objects.using(alias).bulk_create(
+            [ChangeStamp(table=table, token=new_token()) for table in ordered],
+            update_conflicts=True,
+            unique_fields=unique_fields,
+            update_fields=["token"],
+        )
+
+
+@lru_cache(maxsize=256)
+def _select_sql(quoted_table_column: str, count: int) -> str:
+    placeholders = ", ".join(["%s"] * count)
+    return (
+        f"SELECT {quoted_table_column}, token FROM django_conditional_changestamp "
+        f"WHERE {quoted_table_column} IN ({placeholders})"
+    )
+
+
+class CacheStampStore:
+    """Stamps in a Django cache (Redis, Memcached, the database cache) shared by all processes."""
+
+    def __init__(self, cache_alias: str) -> None:
+        self.cache_alias = cache_alias
+
+    @staticmethod
+    def key(alias: str, table: str) -> str:
+        """The cache key of one table's stamp."""
+        return f"django_conditional:stamp:{alias}:{table}"
+
+    def read(self, alias: str, tables: Sequence[str]) -> tuple[int, ...]:
+        """One ``get_many``; a stamp never set (or evicted) gets a fresh token first."""
+        if not tables:
+            return ()
+        cache = caches[self.cache_alias]
+        keys = [self.key(alias, table) for table in tables]
+        found = cache.get_many(keys)
+        missing = [key for key in keys if key not in found]
+        if missing:
+            for key in missing:
+                cache.add(key, new_token(), timeout=None)
+            found.update(cache.get_many(missing))
+        # A cache that stores nothing (DummyCache) yields a new token per read:
+        # nothing then matches, which is slow but never stale.
+        return tuple(int(found.get(key, new_token())) for key in keys)
+
+    def move(self, alias: str, tables: Iterable[str]) -> None:
+        """One ``set_many`` of fresh tokens, kept until replaced."""
+        values = {self.key(alias, table): new_token() for table in set(tables)}
+        if values:
+            caches[self.cache_alias].set_many(values, timeout=None)
+
+
+_DATABASE_STORE = DatabaseStampStore()
+
+
+def get_stamp_store() -> StampStore:
+    """The store configured by ``CONDITIONAL_STAMP_CACHE`` (the database when unset)."""
+    cache_alias = conf.stamp_cache
+    if cache_alias is None:
+        return _DATABASE_STORE
+    return CacheStampStore(cache_alias)
+
+
+def read_stamps(alias: str, tables: Sequence[str]) -> tuple[int, ...]:
+    """The current tokens of ``tables`` in database ``alias``."""
+    return get_stamp_store().read(alias, tables)

@@ -1,0 +1,240 @@
+"""Session-wide test setup: Hypothesis profiles, the run's header, and backend checks.
+
+A run that asks for PostgreSQL, MariaDB or Redis (see the README, "Running the tests
+against PostgreSQL, MariaDB and Redis") aborts at once if that service does not answer:
+a run that silently fell back or skipped would report a backend as tested when it was not.
+Hooks only above the fixtures marker at the end of this file.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+from collections.abc import Callable, Generator, Iterator
+from functools import partial
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import django
+import pytest
+from hypothesis import HealthCheck
+from hypothesis import settings as hypothesis_settings
+
+# Short, because a service that is up answers in milliseconds; a firewalled port would
+# otherwise hang the run for the driver's default (minutes for libpq).
+CONNECT_TIMEOUT_SECONDS = 3
+
+# pytest.exit's code for "the test environment is broken", distinct from 1 (tests failed)
+# and 5 (no tests collected) so that CI logs say which one happened.
+UNREACHABLE_EXIT_CODE = 3
+
+CI_VALUES = {"1", "true", "yes"}
+
+
+# Hypothesis -------------------------------------------------------------------------
+# No deadline anywhere: a shared 2-core CI machine (or a database round trip) makes the
+# 200 ms default flaky without finding bugs. In CI, more examples and a fixed seed so a
+# failure reproduces from the log alone (print_blob); no example database to write.
+hypothesis_settings.register_profile("default", deadline=None)
+hypothesis_settings.register_profile(
+    "ci",
+    max_examples=500,
+    deadline=None,
+    derandomize=True,
+    database=None,
+    print_blob=True,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+hypothesis_settings.load_profile(
+    os.environ.get("HYPOTHESIS_PROFILE")
+    or ("ci" if os.environ.get("CI", "").lower() in CI_VALUES else "default")
+)
+
+
+# Header -----------------------------------------------------------------------------
+def pytest_report_header(config: pytest.Config) -> list[str]:
+    """Say which Python, Django, database and cache this run really uses."""
+    lines = [
+        f"django-conditional: Python {platform.python_version()} "
+        f"({platform.python_implementation()}), Django {django.get_version()}"
+    ]
+    try:
+        from django.conf import settings
+
+        databases = settings.DATABASES
+        caches = settings.CACHES
+    except Exception as exc:  # settings not configured: say so rather than hide the header
+        return [*lines, f"django-conditional: settings unavailable: {exc}"]
+    lines.extend(f"database {alias!r}: {_describe_database(db)}" for alias, db in databases.items())
+    lines.extend(f"cache {alias!r}: {_describe_cache(cache)}" for alias, cache in caches.items())
+    return lines
+
+
+def _describe_database(db: dict[str, Any]) -> str:
+    engine = db["ENGINE"].rsplit(".", 1)[-1]
+    if engine == "sqlite3":
+        return "sqlite3, test database in memory"
+    test_name = (db.get("TEST") or {}).get("NAME") or f"test_{db['NAME']}"
+    where = f"{db.get('HOST') or 'localhost'}:{db.get('PORT') or 'default port'}"
+    return f"{engine} at {where}, test database {test_name!r}"
+
+
+def _describe_cache(cache: dict[str, Any]) -> str:
+    backend = cache["BACKEND"].rsplit(".", 1)[-1]
+    locations = [_without_password(location) for location in _cache_locations(cache)]
+    return f"{backend} at {', '.join(locations)}" if locations else backend
+
+
+def _without_password(url: str) -> str:
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
+def _cache_locations(cache: dict[str, Any]) -> list[str]:
+    location = cache.get("LOCATION") or []
+    if isinstance(location, str):
+        location = location.split(",")
+    return [item.strip() for item in location if item.strip()]
+
+
+# Backend checks -----------------------------------------------------------------------
+class ServiceUnreachable(Exception):
+    """A service the settings ask for did not answer."""
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_sessionstart(session: pytest.Session) -> Generator[None, None, None]:
+    """Abort the run (never skip) when a requested database or cache is unreachable.
+
+    Runs after the other plugins' session start, so the header above is printed first
+    and says which backend the run was pointed at.
+    """
+    yield
+    from django.conf import settings
+
+    results = [
+        (name, *_probe(check))
+        for name, check in _service_checks(settings.DATABASES, settings.CACHES)
+    ]
+    found = [f"{name}: {detail}" for name, ok, detail in results if ok]
+    problems = [f"{name}: {detail}" for name, ok, detail in results if not ok]
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    if reporter is not None:
+        for line in found:
+            reporter.write_line(f"reachable: {line}")
+    if problems:
+        pytest.exit(
+            "a backend the settings ask for is unreachable, so this run would not test it:\n  "
+            + "\n  ".join(problems)
+            + "\nStart the service (README: 'Running the tests against PostgreSQL, MariaDB "
+            "and Redis'), point PG*/MYSQL_*/REDIS_URL at it, or unset "
+            "CONDITIONAL_TEST_DATABASE / CONDITIONAL_TEST_CACHE to use SQLite and locmem.",
+            returncode=UNREACHABLE_EXIT_CODE,
+        )
+
+
+def _service_checks(
+    databases: dict[str, dict[str, Any]], caches: dict[str, dict[str, Any]]
+) -> Iterator[tuple[str, Callable[[], str]]]:
+    for alias, db in databases.items():
+        engine = db["ENGINE"].rsplit(".", 1)[-1]
+        if engine in {"postgresql", "mysql"}:
+            yield f"database {alias!r} ({engine})", partial(_check_database, alias)
+    for alias, cache in caches.items():
+        if "redis" in cache["BACKEND"].lower():
+            for location in _cache_locations(cache):
+                yield (
+                    f"cache {alias!r} ({_without_password(location)})",
+                    partial(_check_redis, location),
+                )
+
+
+def _probe(check: Callable[[], str]) -> tuple[bool, str]:
+    """Run one check; any exception (driver missing, refused, timed out) means unreachable."""
+    try:
+        return True, check()
+    except Exception as exc:
+        return False, f"{type(exc).__name__}: {str(exc).strip()}"
+
+
+def _check_database(alias: str) -> str:
+    """Connect the way Django's test runner will, to the server and not to NAME.
+
+    NAME=None makes Django's backends connect to the 'postgres' maintenance database
+    (PostgreSQL) or to no database (MySQL), as they do to create the test database;
+    NAME itself need not exist.
+    """
+    from django.db import connections
+    from django.db.backends.base.base import NO_DB_ALIAS
+
+    connection = connections[alias]
+    # The same throwaway wrapper Django's own _nodb_cursor() builds.
+    server = connection.__class__({**connection.settings_dict, "NAME": None}, alias=NO_DB_ALIAS)
+    params = server.get_connection_params()
+    params["connect_timeout"] = CONNECT_TIMEOUT_SECONDS
+    raw = server.get_new_connection(params)
+    try:
+        cursor = raw.cursor()
+        cursor.execute("SELECT version()")
+        (version,) = cursor.fetchone()
+        cursor.close()
+    finally:
+        raw.close()
+    return str(version).split(" on ")[0]
+
+
+def _check_redis(location: str) -> str:
+    try:
+        import redis
+    except ImportError as exc:
+        raise ServiceUnreachable(
+            'the redis package is not installed: pip install -e ".[test,redis]"'
+        ) from exc
+    client = redis.Redis.from_url(
+        location,
+        socket_connect_timeout=CONNECT_TIMEOUT_SECONDS,
+        socket_timeout=CONNECT_TIMEOUT_SECONDS,
+    )
+    try:
+        return f"Redis {client.info('server')['redis_version']}"
+    finally:
+        client.close()
+
+
+# Browser tests --------------------------------------------------------------------------
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    """With CONDITIONAL_REQUIRE_BROWSER=1 (CI), a skipped browser test is a failure.
+
+    A safety net under the browser tests' own check: however such a test skips (no
+    Chromium, no Playwright), CI must not pass without having driven a browser.
+    """
+    report = yield
+    if (
+        report.skipped
+        and os.environ.get("CONDITIONAL_REQUIRE_BROWSER") == "1"
+        and item.get_closest_marker("browser") is not None
+        and not hasattr(report, "wasxfail")
+    ):
+        report.outcome = "failed"
+        report.longrepr = (
+            f"{item.nodeid} was skipped ({_skip_reason(report)}), but "
+            "CONDITIONAL_REQUIRE_BROWSER=1 requires browser tests to run. Install Chromium "
+            "(apt-get install chromium) and the test extra, or unset the variable."
+        )
+    return report
+
+
+def _skip_reason(report: pytest.TestReport) -> str:
+    longrepr = report.longrepr
+    if isinstance(longrepr, tuple) and len(longrepr) == 3:
+        return str(longrepr[2])
+    return str(longrepr)
+
+
+# Fixtures for the package's tests go below this line. --------------------------------
