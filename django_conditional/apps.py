@@ -1,4 +1,4 @@
-"""The Django app: registers the system checks."""
+"""The Django app: registers the system checks and starts tracking writes."""
 
 from __future__ import annotations
 
@@ -13,5 +13,7 @@ class DjangoConditionalConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        # Imported for its @register side effect.
-        from django_conditional import checks  # noqa: F401
+        # Imported for their side effects: system checks, signal receivers.
+        from django_conditional import aggregates, checks, tracking  # noqa: F401
+
+        tracking.install_on_open_connections()

@@ -1,4 +1,4 @@
-"""Drop-in replacements for ``django.views.decorators.http``'s conditional decorators.
+"""View decorators: Django-compatible ``condition``/``etag``/``last_modified``, and ``conditional``.
 
 ``condition``, ``etag`` and ``last_modified`` keep Django's signatures and
 behaviour except where Django deviates from RFC 9110 (listed in the README),
@@ -6,39 +6,95 @@ and add: sync and async views and validator functions, no validator work for
 unsafe requests without a precondition, the computed validator on
 ``request.conditional``, and ``cache_control`` / ``vary`` that the 304
 carries as the 200 does.
+
+``conditional`` derives the validator from data instead of functions: a
+queryset, one object, or the models the page depends on (``derivation``).
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import inspect
-import time
-from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
-from functools import wraps
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from functools import partial, wraps
 from typing import Any, TypeVar, cast
 
 from asgiref.sync import async_to_sync, iscoroutinefunction, sync_to_async
+from django.apps import apps
+from django.db.models import Model, QuerySet
 from django.http import HttpRequest
-from django.http.response import HttpResponseBase
+from django.shortcuts import get_object_or_404
 
 from django_conditional import engine
-from django_conditional.http import READ_METHODS, Decision, Outcome
+from django_conditional.derivation import Derivation, derive
+from django_conditional.engine import ConditionalState, ResponseOptions
 from django_conditional.validators import Validator
 
-__all__ = ["condition", "etag", "last_modified"]
+__all__ = ["condition", "conditional", "etag", "last_modified"]
 
 ViewFunc = TypeVar("ViewFunc", bound=Callable[..., Any])
 EtagFunc = Callable[..., "str | Awaitable[str | None] | None"]
 LastModifiedFunc = Callable[..., "dt.datetime | Awaitable[dt.datetime | None] | None"]
+# Computes the request's state from (request, args, kwargs).
+_Compute = Callable[[HttpRequest, tuple[Any, ...], dict[str, Any]], ConditionalState]
+_AsyncCompute = Callable[
+    [HttpRequest, tuple[Any, ...], dict[str, Any]], Awaitable[ConditionalState]
+]
 
 
-@dataclass(frozen=True, slots=True)
-class _Options:
-    etag_func: EtagFunc | None
-    last_modified_func: LastModifiedFunc | None
-    cache_control: engine.CacheControl | None
-    vary: Sequence[str] | None
+def _guard(
+    view: ViewFunc,
+    *,
+    compute: _Compute,
+    acompute: _AsyncCompute,
+    idle: _Compute,
+    options: ResponseOptions,
+) -> ViewFunc:
+    """Wrap ``view``: compute the state, answer 304/412 early, or run the view and finish.
+
+    ``idle`` gives the state of a request that needs no validator (an unsafe
+    request without a precondition, OPTIONS): nothing is computed for it.
+    """
+    if iscoroutinefunction(view):
+
+        @wraps(view)
+        async def async_view(request: HttpRequest, *args: Any, **kwargs: Any) -> Any:
+            if not engine.needs_validator(request):
+                request.conditional = idle(request, args, kwargs)  # type: ignore[attr-defined]
+                return await view(request, *args, **kwargs)
+            state = await acompute(request, args, kwargs)
+            request.conditional = state  # type: ignore[attr-defined]
+            assert state.validator is not None
+            early = engine.check_preconditions(request, state.validator, options)
+            if early is not None:
+                if not early.must_run_view_first(request):
+                    return early.response
+                return early.instead_of(await view(request, *args, **kwargs))
+            response = await view(request, *args, **kwargs)
+            return engine.finish_response(request, response, state.validator, options)
+
+        return cast("ViewFunc", async_view)
+
+    @wraps(view)
+    def sync_view(request: HttpRequest, *args: Any, **kwargs: Any) -> Any:
+        if not engine.needs_validator(request):
+            request.conditional = idle(request, args, kwargs)  # type: ignore[attr-defined]
+            return view(request, *args, **kwargs)
+        state = compute(request, args, kwargs)
+        request.conditional = state  # type: ignore[attr-defined]
+        assert state.validator is not None
+        early = engine.check_preconditions(request, state.validator, options)
+        if early is not None:
+            if not early.must_run_view_first(request):
+                return early.response
+            return early.instead_of(view(request, *args, **kwargs))
+        response = view(request, *args, **kwargs)
+        return engine.finish_response(request, response, state.validator, options)
+
+    return cast("ViewFunc", sync_view)
+
+
+# --- Django-compatible decorators -------------------------------------------------
 
 
 def condition(
@@ -61,44 +117,29 @@ def condition(
     On GET and HEAD the 304 is returned before the view runs; other methods
     get 412 when a precondition fails. ``cache_control`` (keyword arguments
     of ``patch_cache_control``) and ``vary`` (header names) go on the 200 and
-    the 304 alike. The view can read the computed validator as
-    ``request.conditional`` (a :class:`~django_conditional.validators.Validator`).
+    the 304 alike. The view finds the computed validator on
+    ``request.conditional`` (a :class:`~django_conditional.engine.ConditionalState`).
     """
-    options = _Options(etag_func, last_modified_func, cache_control, vary)
+    options = ResponseOptions(cache_control, vary)
+
+    def compute(
+        request: HttpRequest, args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> ConditionalState:
+        etag_value = _call_sync(etag_func, request, args, kwargs)
+        last_modified_value = _call_sync(last_modified_func, request, args, kwargs)
+        return ConditionalState(Validator.from_values(etag_value, last_modified_value))
+
+    async def acompute(
+        request: HttpRequest, args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> ConditionalState:
+        # Sync functions run through sync_to_async so an ORM query inside them
+        # does not raise SynchronousOnlyOperation; async ones are awaited.
+        etag_value = await _call_async(etag_func, request, args, kwargs)
+        last_modified_value = await _call_async(last_modified_func, request, args, kwargs)
+        return ConditionalState(Validator.from_values(etag_value, last_modified_value))
 
     def decorator(view: ViewFunc) -> ViewFunc:
-        if iscoroutinefunction(view):
-
-            @wraps(view)
-            async def async_view(request: HttpRequest, *args: Any, **kwargs: Any) -> Any:
-                validator = request.conditional = None  # type: ignore[attr-defined]
-                if engine.needs_validator(request):
-                    validator = await _acompute_validator(options, request, args, kwargs)
-                    early = _pre_process_request(options, request, validator)
-                    if early is not None and not _should_defer(request, early):
-                        return early.response
-                    if early is not None:
-                        response = await view(request, *args, **kwargs)
-                        return _deferred_response(response, early)
-                response = await view(request, *args, **kwargs)
-                return _post_process_request(options, request, response, validator)
-
-            return cast("ViewFunc", async_view)
-
-        @wraps(view)
-        def sync_view(request: HttpRequest, *args: Any, **kwargs: Any) -> Any:
-            validator = request.conditional = None  # type: ignore[attr-defined]
-            if engine.needs_validator(request):
-                validator = _compute_validator(options, request, args, kwargs)
-                early = _pre_process_request(options, request, validator)
-                if early is not None and not _should_defer(request, early):
-                    return early.response
-                if early is not None:
-                    return _deferred_response(view(request, *args, **kwargs), early)
-            response = view(request, *args, **kwargs)
-            return _post_process_request(options, request, response, validator)
-
-        return cast("ViewFunc", sync_view)
+        return _guard(view, compute=compute, acompute=acompute, idle=_idle, options=options)
 
     return decorator
 
@@ -123,32 +164,8 @@ def last_modified(
     return condition(last_modified_func=last_modified_func, cache_control=cache_control, vary=vary)
 
 
-@dataclass(frozen=True, slots=True)
-class _EarlyResponse:
-    decision: Decision
-    response: HttpResponseBase
-
-
-def _compute_validator(
-    options: _Options, request: HttpRequest, args: tuple[Any, ...], kwargs: dict[str, Any]
-) -> Validator:
-    """Call the validator functions from a sync view (async ones through ``async_to_sync``)."""
-    etag_value = _call_sync(options.etag_func, request, args, kwargs)
-    last_modified_value = _call_sync(options.last_modified_func, request, args, kwargs)
-    return Validator.from_values(etag_value, last_modified_value)
-
-
-async def _acompute_validator(
-    options: _Options, request: HttpRequest, args: tuple[Any, ...], kwargs: dict[str, Any]
-) -> Validator:
-    """Call the validator functions from an async view.
-
-    Sync ones run through ``sync_to_async`` so an ORM query inside them does
-    not raise ``SynchronousOnlyOperation``; async ones are awaited.
-    """
-    etag_value = await _call_async(options.etag_func, request, args, kwargs)
-    last_modified_value = await _call_async(options.last_modified_func, request, args, kwargs)
-    return Validator.from_values(etag_value, last_modified_value)
+def _idle(request: HttpRequest, args: tuple[Any, ...], kwargs: dict[str, Any]) -> ConditionalState:
+    return ConditionalState()
 
 
 def _call_sync(
@@ -187,60 +204,134 @@ async def _await(awaitable: Awaitable[Any]) -> Any:
     return await awaitable
 
 
-def _pre_process_request(
-    options: _Options, request: HttpRequest, validator: Validator
-) -> _EarlyResponse | None:
-    """Evaluate the preconditions; the response that replaces the view's, if any."""
-    request.conditional = validator  # type: ignore[attr-defined]
-    now = time.time()
-    decision = engine.evaluate(request, validator, now=now)
-    if not decision.is_short_circuit:
-        return None
-    response = engine.short_circuit_response(
-        request,
-        decision,
-        validator,
-        now=now,
-        cache_control=options.cache_control,
-        vary=options.vary,
-    )
-    return _EarlyResponse(decision, response)
+# --- Validators derived from data ----------------------------------------------------
+
+QuerysetSource = QuerySet[Any] | Callable[..., QuerySet[Any]]
+ModelReference = type[Model] | str
 
 
-def _should_defer(request: HttpRequest, early: _EarlyResponse) -> bool:
-    """Whether to run a safe view before answering 412.
+def conditional(
+    *,
+    queryset: QuerysetSource | None = None,
+    object: Callable[..., QuerySet[Any]] | None = None,
+    depends_on: Iterable[ModelReference] = (),
+    public: bool = False,
+    weak: bool | None = None,
+    salt: Callable[[HttpRequest], object] | None = None,
+    cache_control: engine.CacheControl | None = None,
+    vary: Sequence[str] | None = None,
+    using: str | None = None,
+) -> Callable[[ViewFunc], ViewFunc]:
+    """Derive the view's validator from the data it shows; answer 304/412 before it runs.
 
-    RFC 9110 section 13.2.1: preconditions are ignored when the response
-    without them would not be 2xx or 412 (a missing object's 404, a
-    redirect). Only GET and HEAD may be run to find out; running an unsafe
-    view would perform the very write the precondition guards.
+    Name what the page shows:
+
+    - ``queryset``: a queryset, or a function of the view's arguments
+      returning one. Its rows are fingerprinted exactly (primary keys and
+      versions for ``VersionedModel``; a sliced page row by row, in order),
+      so writes to rows it does not select keep the tag.
+    - ``object``: a function of the view's arguments returning a queryset
+      that selects one row, e.g. ``lambda request, slug:
+      Article.objects.filter(slug=slug)``; a missing row gives ``Http404``.
+      Its tag is strong (``weak=True`` for pages whose bytes vary, such as
+      ones with CSRF tokens, that are not edited with If-Match).
+    - ``depends_on``: models (or ``"app_label.Model"``) whose every write
+      changes the tag: everything else the template shows.
+
+    The tag is per user (``Cache-Control: private``, ``Vary: Cookie``)
+    unless ``public=True``, and always per language and deploy version.
+    ``salt`` adds anything else the page varies on. The view finds the
+    fetched object or rows on ``request.conditional.object`` /
+    ``.object_list``, fetched only if the validator came from the cache.
+    Sync and async views alike; async views compute in a worker thread.
     """
-    return early.decision.outcome is Outcome.PRECONDITION_FAILED and request.method in READ_METHODS
+    if queryset is not None and object is not None:
+        raise TypeError("conditional() takes queryset or object, not both.")
+    options = ResponseOptions(cache_control, vary)
+    if not public:
+        options = options.per_user()
+    source = object if object is not None else queryset
 
-
-def _deferred_response(response: HttpResponseBase, early: _EarlyResponse) -> HttpResponseBase:
-    if 200 <= response.status_code < 300:
-        return early.response
-    return response
-
-
-def _post_process_request(
-    options: _Options,
-    request: HttpRequest,
-    response: HttpResponseBase,
-    validator: Validator | None,
-) -> HttpResponseBase:
-    """Put validators and caching fields on the view's response to GET and HEAD.
-
-    As in Django, responses to other methods carry no validators: after a
-    write, the validator computed before it is stale.
-    """
-    if request.method in READ_METHODS:
-        engine.apply_representation_headers(
-            response,
+    def _state(
+        validator: Validator | None,
+        make_queryset: Callable[[], QuerySet[Any]] | None,
+        fetched_object: Model | None,
+        rows: list[Model] | None,
+        unevaluated: QuerySet[Any] | None,
+        *,
+        from_cache: bool = False,
+    ) -> ConditionalState:
+        fetch_object = fetch_list = None
+        if make_queryset is not None and object is not None:
+            fetch_object = partial(_get_or_404, make_queryset)
+        elif make_queryset is not None:
+            fetch_list = make_queryset
+        return ConditionalState(
             validator,
-            now=time.time(),
-            cache_control=options.cache_control,
-            vary=options.vary,
+            object=fetched_object,
+            object_list=rows if rows is not None else unevaluated,
+            fetch_object=fetch_object,
+            fetch_object_list=fetch_list,
+            from_cache=from_cache,
         )
-    return response
+
+    def decorator(view: ViewFunc) -> ViewFunc:
+        identity = f"{view.__module__}.{view.__qualname__}"
+
+        def factory(
+            request: HttpRequest, args: tuple[Any, ...], kwargs: dict[str, Any]
+        ) -> Callable[[], QuerySet[Any]] | None:
+            if source is None:
+                return None
+            if isinstance(source, QuerySet):
+                return source.all
+            return partial(source, request, *args, **kwargs)
+
+        def compute(
+            request: HttpRequest, args: tuple[Any, ...], kwargs: dict[str, Any]
+        ) -> ConditionalState:
+            salts = engine.request_salts(request, public=public, salt=salt)
+            make_queryset = factory(request, args, kwargs)
+            derivation = Derivation(
+                queryset=make_queryset,
+                single=object is not None,
+                depends_on=_resolve_models(depends_on),
+                salts=(identity, *salts),
+                weak=weak,
+                using=using,
+            )
+            derived = derive(derivation, cache_key=engine.variant_key(request, identity, salts))
+            return _state(
+                derived.validator,
+                make_queryset,
+                derived.object,
+                derived.rows,
+                derived.queryset,
+                from_cache=derived.cached,
+            )
+
+        def idle(
+            request: HttpRequest, args: tuple[Any, ...], kwargs: dict[str, Any]
+        ) -> ConditionalState:
+            return _state(None, factory(request, args, kwargs), None, None, None)
+
+        async def acompute(
+            request: HttpRequest, args: tuple[Any, ...], kwargs: dict[str, Any]
+        ) -> ConditionalState:
+            return await sync_to_async(compute)(request, args, kwargs)
+
+        return _guard(view, compute=compute, acompute=acompute, idle=idle, options=options)
+
+    return decorator
+
+
+def _get_or_404(make_queryset: Callable[[], QuerySet[Any]]) -> Model:
+    found: Model = get_object_or_404(make_queryset())
+    return found
+
+
+def _resolve_models(references: Iterable[ModelReference]) -> tuple[type[Model], ...]:
+    return tuple(
+        apps.get_model(reference) if isinstance(reference, str) else reference
+        for reference in references
+    )

@@ -7,15 +7,18 @@ writes responses; never touches the ORM.
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from django.http import HttpRequest
 from django.http.response import HttpResponseBase
 from django.utils.cache import patch_cache_control, patch_vary_headers
 from django.utils.log import log_response
+from django.utils.translation import get_language
 
 from django_conditional import responses
 from django_conditional.conf import conf
@@ -23,6 +26,7 @@ from django_conditional.http import (
     IGNORING_METHODS,
     READ_METHODS,
     Decision,
+    EntityTag,
     Outcome,
     Preconditions,
     evaluate_preconditions,
@@ -34,12 +38,19 @@ from django_conditional.validators import Validator
 
 __all__ = [
     "CacheControl",
+    "ConditionalState",
+    "EarlyResponse",
+    "ResponseOptions",
     "apply_representation_headers",
+    "check_preconditions",
     "evaluate",
+    "finish_response",
     "is_conditional",
     "needs_validator",
     "read_preconditions",
+    "request_salts",
     "short_circuit_response",
+    "variant_key",
 ]
 
 logger = logging.getLogger("django_conditional")
@@ -179,3 +190,171 @@ def add_debug_header(response: HttpResponseBase, decision: Decision) -> None:
     """Name the decision in ``X-Conditional`` when ``CONDITIONAL_DEBUG_HEADER`` is on."""
     if conf.debug_header:
         response.headers["X-Conditional"] = f"{decision.outcome.value}; {decision.reason}"
+
+
+# --- The request lifecycle shared by decorators and class-based views ---------------
+
+
+@dataclass(frozen=True, slots=True)
+class ResponseOptions:
+    """Caching fields that go on the 200 and the 304 alike."""
+
+    cache_control: CacheControl | None = None
+    vary: Sequence[str] | None = None
+
+    def per_user(self) -> ResponseOptions:
+        """These options for a per-user page: ``private`` and ``Vary: Cookie`` added."""
+        return ResponseOptions(
+            cache_control={**(self.cache_control or {}), "private": True},
+            vary=[*(self.vary or ()), "Cookie"],
+        )
+
+
+class ConditionalState:
+    """What a view finds on ``request.conditional``: the validator and what was fetched.
+
+    ``etag`` and ``last_modified`` are the validator's; ``object`` and
+    ``object_list`` are what computing it fetched, fetched now if the
+    validator came from the cache. Nothing is fetched twice.
+    """
+
+    def __init__(
+        self,
+        validator: Validator | None = None,
+        *,
+        object: Any = None,
+        object_list: Any = None,
+        fetch_object: Callable[[], Any] | None = None,
+        fetch_object_list: Callable[[], Any] | None = None,
+        from_cache: bool = False,
+    ) -> None:
+        self.validator = validator
+        self._object = object
+        self._object_list = object_list
+        self._fetch_object = fetch_object
+        self._fetch_object_list = fetch_object_list
+        self.from_cache = from_cache
+
+    @property
+    def etag(self) -> EntityTag | None:
+        """The entity tag sent with the response (``str()`` gives the header value)."""
+        return None if self.validator is None else self.validator.etag
+
+    @property
+    def last_modified(self) -> dt.datetime | None:
+        """The modification time sent as Last-Modified (aware, UTC)."""
+        return None if self.validator is None else self.validator.last_modified
+
+    @property
+    def object(self) -> Any:
+        """The object the validator was derived from."""
+        if self._object is None and self._fetch_object is not None:
+            self._object = self._fetch_object()
+        return self._object
+
+    @property
+    def object_list(self) -> Any:
+        """The rows the validator was derived from (a list, or the queryset)."""
+        if self._object_list is None and self._fetch_object_list is not None:
+            self._object_list = self._fetch_object_list()
+        return self._object_list
+
+
+@dataclass(frozen=True, slots=True)
+class EarlyResponse:
+    """A response that answers the request instead of the view, and why."""
+
+    decision: Decision
+    response: HttpResponseBase
+
+    def must_run_view_first(self, request: HttpRequest) -> bool:
+        """Whether to run a safe view before answering 412.
+
+        RFC 9110 section 13.2.1: preconditions are ignored when the response
+        without them would not be 2xx or 412 (a missing object's 404, a
+        redirect). Only GET and HEAD may be run to find out; running an
+        unsafe view would perform the very write the precondition guards.
+        """
+        return (
+            self.decision.outcome is Outcome.PRECONDITION_FAILED and request.method in READ_METHODS
+        )
+
+    def instead_of(self, response: HttpResponseBase) -> HttpResponseBase:
+        """The 412 if the view's response was 2xx; otherwise the view's response."""
+        return self.response if 200 <= response.status_code < 300 else response
+
+
+def check_preconditions(
+    request: HttpRequest, validator: Validator, options: ResponseOptions
+) -> EarlyResponse | None:
+    """Evaluate the request's preconditions: the early response, or None to run the view."""
+    now = time.time()
+    decision = evaluate(request, validator, now=now)
+    if not decision.is_short_circuit:
+        return None
+    response = short_circuit_response(
+        request,
+        decision,
+        validator,
+        now=now,
+        cache_control=options.cache_control,
+        vary=options.vary,
+    )
+    return EarlyResponse(decision, response)
+
+
+def finish_response(
+    request: HttpRequest,
+    response: HttpResponseBase,
+    validator: Validator | None,
+    options: ResponseOptions,
+) -> HttpResponseBase:
+    """Put validators and caching fields on the view's response to GET and HEAD.
+
+    As in Django, responses to other methods carry no validators: after a
+    write, the validator computed before it is stale.
+    """
+    if request.method in READ_METHODS:
+        apply_representation_headers(
+            response,
+            validator,
+            now=time.time(),
+            cache_control=options.cache_control,
+            vary=options.vary,
+        )
+    return response
+
+
+def request_salts(
+    request: HttpRequest,
+    *,
+    public: bool = False,
+    salt: Callable[[HttpRequest], object] | None = None,
+) -> tuple[str, ...]:
+    """The strings that make one variant of a page differ from another.
+
+    The active language, the deploy version, an optional view-specific
+    ``salt`` (a negotiated format, a theme cookie), and unless ``public``
+    the user: their primary key and session auth hash, so a tag never
+    matches across users and a password change (which logs sessions out)
+    changes every tag of the user.
+    """
+    salts = [f"lang:{get_language() or ''}", f"deploy:{conf.deploy_version}"]
+    if not public:
+        salts.append(_user_salt(request))
+    if salt is not None:
+        salts.append(f"salt:{salt(request)}")
+    return tuple(salts)
+
+
+def _user_salt(request: HttpRequest) -> str:
+    user = getattr(request, "user", None)
+    if user is None or not user.is_authenticated:
+        return "user:anonymous"
+    auth_hash = getattr(user, "get_session_auth_hash", None)
+    return f"user:{user.pk}:{auth_hash() if auth_hash is not None else ''}"
+
+
+def variant_key(request: HttpRequest, view: str, salts: Sequence[str]) -> tuple[str, ...]:
+    """What identifies one variant of one page: view, host, path and query, salts."""
+    return (view, request.get_host(), request.get_full_path(), *salts)

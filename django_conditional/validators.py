@@ -1,17 +1,21 @@
-"""Validators: an immutable entity tag plus optional modification time.
+"""Validators: an immutable entity tag plus an optional modification time.
 
-Built from plain values here; later layers derive them from model
-instances, querysets and change stamps. Never reads a request.
+Built here from plain values and keyed hashes; ``derivation`` builds them
+from model instances, querysets and change stamps. Never reads a request.
 """
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
+import hashlib
+from collections.abc import Iterable
 from dataclasses import dataclass
 
+from django_conditional.conf import conf
 from django_conditional.http import EntityTag, Representation, entity_tag_from_value
 
-__all__ = ["Validator", "to_utc"]
+__all__ = ["Validator", "keyed_tag", "to_utc"]
 
 
 def to_utc(value: dt.datetime) -> dt.datetime:
@@ -62,3 +66,19 @@ class Validator:
             last_modified=self.last_modified_seconds(now),
             exists=self.exists,
         )
+
+
+def keyed_tag(parts: Iterable[object], *, weak: bool) -> EntityTag:
+    """An opaque entity tag: a keyed hash of ``parts``.
+
+    Keyed by a key derived from ``SECRET_KEY``, so the tag reveals no
+    primary keys, counts or versions and cannot be predicted. Each part is
+    length-prefixed so that no two sequences of parts hash alike.
+    """
+    digest = hashlib.blake2b(key=conf.hash_key, digest_size=16, person=b"dj-cond-tag")
+    for part in parts:
+        data = part if isinstance(part, bytes) else str(part).encode()
+        digest.update(len(data).to_bytes(8, "big"))
+        digest.update(data)
+    opaque = base64.urlsafe_b64encode(digest.digest()).rstrip(b"=").decode()
+    return EntityTag(opaque, weak=weak)

@@ -70,11 +70,13 @@ cached = condition(
 
 @condition(etag_func, last_modified_func)
 def reuse(request):
-    validator = request.conditional
+    state = request.conditional
     return JsonResponse(
         {
-            "etag": None if validator is None else str(validator.etag),
-            "last_modified": None if validator is None else validator.last_modified.isoformat(),
+            "etag": None if state.etag is None else str(state.etag),
+            "last_modified": None
+            if state.last_modified is None
+            else state.last_modified.isoformat(),
         }
     )
 

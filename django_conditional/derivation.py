@@ -1,0 +1,283 @@
+"""Derive validators from data: an object, a queryset, the models a view depends on.
+
+One family of functions used by every way in. The order is always: read
+the stamps, then compute, then cache the result under the stamps that were
+read (DESIGN.md); a validator found in the cache is used only while every
+stamp it was computed under is unchanged, so a write since, in any process,
+means one recomputation. Reads the ORM, never writes it (except a stamp
+row the first time a table is read), never reads a request.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from django.core.cache import caches
+from django.core.paginator import Page
+from django.db import connections
+from django.db.models import Count, Max, Model, QuerySet
+from django.http import Http404
+
+from django_conditional.aggregates import RowHashSum, row_key_text
+from django_conditional.conf import conf
+from django_conditional.http import EntityTag
+from django_conditional.stamps import read_stamps
+from django_conditional.tables import model_tables, models_by_table, tables_for_models
+from django_conditional.validators import Validator, keyed_tag, to_utc
+
+__all__ = [
+    "Derivation",
+    "Derived",
+    "derive",
+    "is_versioned",
+]
+
+logger = logging.getLogger("django_conditional")
+
+QuerysetFactory = Callable[[], "QuerySet[Any]"]
+
+
+@dataclass(frozen=True)
+class Derivation:
+    """What one validator is derived from.
+
+    Exactly the things a page shows must be named: the ``queryset`` (its
+    rows, or one row when ``single`` is true) and the models in
+    ``depends_on`` (any write to them changes the tag). ``salts`` are the
+    request-independent strings that distinguish variants of a page (view,
+    user, language, deploy): the caller computes them.
+    """
+
+    queryset: QuerysetFactory | None = None
+    single: bool = False
+    # Paginates the queryset (after the stamps are read); the page's rows and
+    # the total count are fingerprinted, since both show on the page.
+    paginate: Callable[[QuerySet[Any]], Page[Any]] | None = None
+    depends_on: tuple[type[Model], ...] = ()
+    salts: tuple[str, ...] = ()
+    weak: bool | None = None
+    using: str | None = None
+
+
+@dataclass
+class Derived:
+    """A derived validator and what was fetched to compute it, for the view to reuse."""
+
+    validator: Validator
+    object: Model | None = None
+    rows: list[Model] | None = None
+    queryset: QuerySet[Any] | None = None
+    page: Page[Any] | None = None
+    cached: bool = False
+
+
+# A cached entry is a plain tuple (stable under pickling across deploys):
+# (format, alias, tables, stamps, etag opaque, weak, last-modified timestamp).
+_ENTRY_FORMAT = 1
+
+
+def is_versioned(model: type[Model]) -> bool:
+    """Whether ``model`` keeps a version counter (``VersionedModel``)."""
+    from django_conditional.models import VersionedModel
+
+    return issubclass(model, VersionedModel)
+
+
+def _has_modified(model: type[Model]) -> bool:
+    from django_conditional.models import TimestampedModel
+
+    return issubclass(model, TimestampedModel)
+
+
+def derive(derivation: Derivation, *, cache_key: Sequence[str] | None = None) -> Derived:
+    """The validator for ``derivation``, from the cache while its stamps are unchanged.
+
+    ``cache_key`` identifies the request's variant (view, URL, salts);
+    without it nothing is cached. Inside a transaction nothing is cached
+    either: its reads may come from a snapshot older than the stamps
+    (MySQL's REPEATABLE READ) or see its own uncommitted writes.
+    """
+    # A validator from stamps alone costs one stamp read: nothing to cache.
+    cacheable = cache_key is not None and derivation.queryset is not None
+    key = _cache_key(cache_key) if cache_key is not None and cacheable else None
+    if key is not None:
+        hit = _lookup(key)
+        if hit is not None:
+            return hit
+    queryset = derivation.queryset() if derivation.queryset is not None else None
+    alias = derivation.using or (queryset.db if queryset is not None else "default")
+    exact_tables: tuple[str, ...] = ()
+    if queryset is not None:
+        exact_tables = tables_for_models([queryset.model, *_joined_models(queryset)])
+    depends_tables = tables_for_models(derivation.depends_on)
+    tables = tuple(sorted({*exact_tables, *depends_tables}))
+    stamps = read_stamps(alias, tables)
+    stamp_of = dict(zip(tables, stamps, strict=True))
+    derived = _compute(derivation, queryset, stamp_of, depends_tables)
+    if key is not None and not connections[alias].in_atomic_block:
+        _store(key, alias, tables, stamps, derived.validator)
+    return derived
+
+
+def _compute(
+    derivation: Derivation,
+    queryset: QuerySet[Any] | None,
+    stamp_of: dict[str, int],
+    depends_tables: tuple[str, ...],
+) -> Derived:
+    """Compute the validator from the data (after the stamps were read)."""
+    parts: list[object] = ["salts", *derivation.salts]
+    # Stamps of tables whose rows are not fingerprinted one by one go into the tag.
+    stamped = set(depends_tables)
+    derived = Derived(validator=Validator())
+    last_modified: dt.datetime | None = None
+    weak = True if derivation.weak is None else derivation.weak
+    if queryset is not None:
+        model = queryset.model
+        stamped.update(tables_for_models(_joined_models(queryset)))
+        if not is_versioned(model):
+            stamped.update(model_tables(model))
+        if derivation.single:
+            obj = _fetch_one(queryset)
+            derived.object = obj
+            parts += ["object", *_row_key(obj)]
+            last_modified = getattr(obj, "modified", None) if _has_modified(model) else None
+            weak = False if derivation.weak is None else derivation.weak
+        elif derivation.paginate is not None:
+            page = derivation.paginate(queryset)
+            rows = list(page.object_list)
+            page.object_list = rows
+            derived.page, derived.rows = page, rows
+            parts += ["page", page.paginator.count, page.number]
+            last_modified = _fingerprint_rows(rows, parts)
+        elif queryset.query.is_sliced:
+            rows = list(queryset)
+            derived.rows = rows
+            last_modified = _fingerprint_rows(rows, parts)
+        elif is_versioned(model):
+            fingerprint, last_modified = _aggregate(queryset)
+            derived.queryset = queryset
+            parts += ["set", *fingerprint]
+        else:
+            derived.queryset = queryset
+            parts += ["table", model._meta.label]
+    for table in sorted(stamped):
+        parts += [table, stamp_of[table]]
+    derived.validator = Validator(
+        etag=keyed_tag(parts, weak=weak),
+        last_modified=None if last_modified is None else to_utc(last_modified),
+    )
+    return derived
+
+
+def _fingerprint_rows(rows: list[Model], parts: list[object]) -> dt.datetime | None:
+    """Add each row's key, in order, to ``parts``; return the newest modification time."""
+    parts += ["rows", len(rows)]
+    for row in rows:
+        parts.extend(_row_key(row))
+    if rows and _has_modified(type(rows[0])):
+        newest: dt.datetime = max(row.modified for row in rows)  # type: ignore[attr-defined]
+        return newest
+    return None
+
+
+def _row_key(row: Model) -> tuple[object, ...]:
+    """What identifies one row's current state: primary key, version, modification time.
+
+    The modification time guards against a primary key used again after a
+    delete (a version starts at 1 again).
+    """
+    key: list[object] = [row.pk]
+    if is_versioned(type(row)):
+        key.append(row.version)  # type: ignore[attr-defined]
+    if _has_modified(type(row)):
+        key.append(row.modified.isoformat())  # type: ignore[attr-defined]
+    return tuple(key)
+
+
+def _fetch_one(queryset: QuerySet[Any]) -> Model:
+    try:
+        return queryset.get()  # type: ignore[no-any-return]
+    except queryset.model.DoesNotExist as error:
+        raise Http404(f"No {queryset.model._meta.object_name} matches the given query.") from error
+
+
+def _aggregate(queryset: QuerySet[Any]) -> tuple[tuple[object, ...], dt.datetime | None]:
+    """Count, row-hash sum and newest modification time of an unsliced queryset: one query."""
+    model = queryset.model
+    key_fields = ["pk", "version", *(["modified"] if _has_modified(model) else [])]
+    aggregates: dict[str, Any] = {
+        "count": Count("pk"),
+        "fingerprint": RowHashSum(row_key_text(*key_fields)),
+    }
+    if _has_modified(model):
+        aggregates["newest"] = Max("modified")
+    values = queryset.order_by().aggregate(**aggregates)
+    count = values["count"]
+    fingerprint = values["fingerprint"] if count else "0"
+    return (count, str(fingerprint)), values.get("newest")
+
+
+def _joined_models(queryset: QuerySet[Any]) -> list[type[Model]]:
+    """Models whose tables the query joins (filters across relations, ``select_related``)."""
+    query = queryset.query
+    base_table = query.get_meta().db_table
+    by_table = models_by_table()
+    models: dict[type[Model], None] = {}
+    for join in query.alias_map.values():
+        table = getattr(join, "table_name", None)
+        if table and table != base_table and table in by_table:
+            models[by_table[table]] = None
+    return list(models)
+
+
+# --- The validator cache ----------------------------------------------------------
+
+
+def _cache_key(parts: Sequence[str]) -> str:
+    digest = hashlib.blake2b(digest_size=20, person=b"dj-cond-key")
+    digest.update(conf.deploy_version.encode())
+    for part in parts:
+        data = part.encode()
+        digest.update(len(data).to_bytes(8, "big"))
+        digest.update(data)
+    return f"django_conditional:v1:{digest.hexdigest()}"
+
+
+def _lookup(key: str) -> Derived | None:
+    entry = caches[conf.cache_alias].get(key)
+    if not (isinstance(entry, tuple) and len(entry) == 7 and entry[0] == _ENTRY_FORMAT):
+        return None
+    _format, alias, tables, stamps, opaque, weak, last_modified = entry
+    if read_stamps(alias, tables) != stamps:
+        return None
+    validator = Validator(
+        etag=EntityTag(opaque, weak=weak),
+        last_modified=None
+        if last_modified is None
+        else dt.datetime.fromtimestamp(last_modified, tz=dt.timezone.utc),
+    )
+    return Derived(validator=validator, cached=True)
+
+
+def _store(
+    key: str, alias: str, tables: tuple[str, ...], stamps: tuple[int, ...], validator: Validator
+) -> None:
+    etag = validator.etag
+    assert etag is not None  # derived validators always have one
+    last_modified = validator.last_modified
+    entry = (
+        _ENTRY_FORMAT,
+        alias,
+        tables,
+        stamps,
+        etag.opaque,
+        etag.weak,
+        None if last_modified is None else last_modified.timestamp(),
+    )
+    caches[conf.cache_alias].set(key, entry, timeout=conf.cache_timeout)

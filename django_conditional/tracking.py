@@ -1,0 +1,433 @@
+"""Every write path that must move versions and stamps.
+
+One database execute wrapper sees every statement the application sends,
+whatever produced it: ``save()``, ``delete()``, ``QuerySet.update()`` and
+``delete()`` (cascades and fast deletes included), ``bulk_create()``,
+``bulk_update()``, many-to-many changes, the deletion collector's
+``SET_NULL``, raw SQL through ``connection.cursor()``. For each INSERT,
+UPDATE, DELETE, REPLACE or TRUNCATE it notes the tables written, and moves
+their stamps once the transaction commits (``on_commit``), so a rolled-back
+transaction or savepoint moves nothing. For an UPDATE of a versioned table
+it also adds ``version = version + 1`` (and ``modified``) to the statement
+when the statement does not set them itself.
+
+Writes that bypass Django (another service, psql) need the opt-in triggers
+(``triggers``) or an explicit :func:`touch`.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+from weakref import WeakKeyDictionary
+
+from django.core.signals import request_finished
+from django.db import connections, transaction
+from django.db.backends.base.base import BaseDatabaseWrapper
+from django.db.backends.signals import connection_created
+from django.db.models import F, Model, QuerySet
+from django.db.models.signals import m2m_changed, post_migrate, pre_migrate
+from django.dispatch import receiver
+from django.utils import timezone
+
+from django_conditional.conf import conf
+from django_conditional.stamps import get_stamp_store
+from django_conditional.tables import model_tables, table_info
+
+__all__ = ["install", "touch", "written_tables"]
+
+logger = logging.getLogger("django_conditional")
+
+# --- Recognising writes -------------------------------------------------------
+
+_NAME = r'(?:"(?:[^"]|"")+"|`(?:[^`]|``)+`|\[[^\]]+\]|[A-Za-z_][\w$]*)'
+_QUALIFIED = rf"{_NAME}(?:\s*\.\s*{_NAME})*"
+_WRITE = re.compile(
+    rf"""\A\s*(?P<verb>
+        (?:INSERT|REPLACE)(?:\s+(?:OR\s+\w+|IGNORE|LOW_PRIORITY|DELAYED|HIGH_PRIORITY))*\s+INTO
+      | UPDATE(?:\s+(?:OR\s+\w+|IGNORE|LOW_PRIORITY|ONLY))*
+      | DELETE(?:\s+(?:LOW_PRIORITY|QUICK|IGNORE))*(?:\s+FROM)?(?:\s+ONLY)?
+      | TRUNCATE(?:\s+TABLE)?(?:\s+ONLY)?
+    )\s+(?P<names>{_QUALIFIED}(?:\s*,\s*{_QUALIFIED})*)""",
+    re.IGNORECASE | re.VERBOSE,
+)
+_ONE_NAME = re.compile(_QUALIFIED)
+_SET = re.compile(r"\s+SET\s+", re.IGNORECASE)
+# Statements worth a regular expression start with one of these letters;
+# SELECT, SAVEPOINT, SET, BEGIN, COMMIT... leave after one comparison.
+_WRITE_INITIALS = frozenset("IiUuDdRrTt")
+
+
+@dataclass(frozen=True, slots=True)
+class _Write:
+    verb: str  # INSERT, UPDATE, DELETE, REPLACE or TRUNCATE
+    tables: tuple[str, ...]
+    end: int  # where the table name ends in the statement
+
+
+def written_tables(sql: str, *, fold_unquoted: bool = False) -> _Write | None:
+    """The write a statement makes, or ``None`` for reads and anything else.
+
+    ``fold_unquoted`` lowercases unquoted names, as PostgreSQL does.
+    """
+    stripped = sql.lstrip()
+    if not stripped or stripped[0] not in _WRITE_INITIALS:
+        return None
+    match = _WRITE.match(sql)
+    if match is None:
+        return None
+    verb = match["verb"].split(None, 1)[0].upper()
+    if verb == "TRUNCATE":
+        names = _split_names(match["names"])
+        end = match.end("names")
+    else:
+        # Only TRUNCATE lists tables; after any other verb a comma starts something else.
+        first = _ONE_NAME.match(match["names"])
+        assert first is not None  # the names group starts with a name
+        names = [first[0]]
+        end = match.start("names") + first.end()
+    return _Write(verb, tuple(_unquote(_last_part(name), fold_unquoted) for name in names), end)
+
+
+def _split_names(names: str) -> list[str]:
+    return [match[0] for match in _ONE_NAME.finditer(names)]
+
+
+def _last_part(name: str) -> str:
+    parts = re.findall(_NAME, name)
+    return parts[-1] if parts else name
+
+
+def _unquote(name: str, fold_unquoted: bool) -> str:
+    if name[:1] == '"':
+        return name[1:-1].replace('""', '"')
+    if name[:1] == "`":
+        return name[1:-1].replace("``", "`")
+    if name[:1] == "[":
+        return name[1:-1]
+    return name.lower() if fold_unquoted else name
+
+
+# --- Maintaining versions on every UPDATE ---------------------------------------
+
+
+def _add_version_assignments(
+    sql: str,
+    params: Any,
+    many: bool,
+    write: _Write,
+    connection: BaseDatabaseWrapper,
+) -> tuple[str, Any]:
+    """Prefix the SET list with ``version = version + 1`` and ``modified = now``.
+
+    Only for a versioned table, and only the assignments the statement does
+    not make itself (``save()`` and ``VersionedQuerySet.update()`` already
+    set them). The new assignments go first in the SET list, where no
+    placeholder precedes them, so the parameter for ``modified`` is
+    prepended to the parameters.
+    """
+    info = table_info(write.tables[0])
+    if info.version_column is None and info.modified_column is None:
+        return sql, params
+    set_match = _SET.match(sql, write.end)
+    if set_match is None:
+        return sql, params
+    quote = connection.ops.quote_name
+    assignments: list[str] = []
+    new_params = params
+    if info.version_column is not None and not _assigns(sql, quote(info.version_column)):
+        column = quote(info.version_column)
+        assignments.append(f"{column} = {column} + 1")
+    # Without parameters a statement's "%" are literal: add no placeholder to it.
+    if (
+        info.modified_column is not None
+        and params is not None
+        and not _assigns(sql, quote(info.modified_column))
+    ):
+        assignments.append(f"{quote(info.modified_column)} = %s")
+        now = connection.ops.adapt_datetimefield_value(timezone.now())
+        new_params = [[now, *row] for row in params] if many else [now, *params]
+    if not assignments:
+        return sql, params
+    position = set_match.end()
+    return f"{sql[:position]}{', '.join(assignments)}, {sql[position:]}", new_params
+
+
+_UPSERT_SET = re.compile(
+    r"\bON\s+CONFLICT\b.*?\bDO\s+UPDATE\s+SET\s+|\bON\s+DUPLICATE\s+KEY\s+UPDATE\s+",
+    re.IGNORECASE | re.DOTALL,
+)
+
+
+def _add_upsert_version_assignment(sql: str, write: _Write, connection: BaseDatabaseWrapper) -> str:
+    """Increment the version of rows an upsert updates (``bulk_create(update_conflicts=True)``).
+
+    Without this an upsert would change a row and keep its version. The
+    existing row's column is qualified with the table, as PostgreSQL and
+    SQLite need in ``DO UPDATE``.
+    """
+    info = table_info(write.tables[0])
+    if info.version_column is None:
+        return sql
+    upsert = _UPSERT_SET.search(sql, write.end)
+    if upsert is None:
+        return sql
+    quote = connection.ops.quote_name
+    column = quote(info.version_column)
+    if _assigns(sql[upsert.start() :], column, after_set=False):
+        return sql
+    position = upsert.end()
+    current = f"{quote(write.tables[0])}.{column}"
+    return f"{sql[:position]}{column} = {current} + 1, {sql[position:]}"
+
+
+def _assigns(sql: str, quoted_column: str, *, after_set: bool = True) -> bool:
+    """Whether the statement's SET list assigns the column (WHERE clauses qualify names)."""
+    lead = r"(?:\bSET\s+|,\s*)" if after_set else r"(?:\bSET\s+|\bUPDATE\s+|,\s*)"
+    pattern = rf"{lead}{re.escape(quoted_column)}\s*="
+    return re.search(pattern, sql, re.IGNORECASE) is not None
+
+
+# --- Moving stamps after commit ---------------------------------------------------
+
+
+@dataclass(eq=False)
+class _PendingStamps:
+    """Tables written inside one transaction (or savepoint), moved when it commits."""
+
+    alias: str
+    savepoints: frozenset[str]
+    tables: set[str] = field(default_factory=set)
+
+    def __call__(self) -> None:
+        move_stamps(self.alias, self.tables)
+
+
+def move_stamps(alias: str, tables: Iterable[str]) -> None:
+    """Move stamps now. A failure is logged, never raised: the write has committed."""
+    tables = set(tables)
+    if not tables:
+        return
+    try:
+        get_stamp_store().move(alias, tables)
+    except Exception:
+        logger.exception(
+            "Could not move the change stamps of %s in %r after a committed write; "
+            "pages built from them may be answered 304 until they move again. "
+            "Run 'manage.py conditional_touch' once the stamp store is back.",
+            ", ".join(sorted(tables)),
+            alias,
+        )
+
+
+def note_write(
+    connection: BaseDatabaseWrapper, tables: Iterable[str], *, defer: bool = False
+) -> None:
+    """Record a write to ``tables``; their stamps move when it is committed.
+
+    ``defer`` (a statement whose results are still being read) moves them
+    just before the connection's next statement instead, or at the end of
+    the request.
+    """
+    ignored = conf.ignored_tables
+    moved: set[str] = set()
+    for table in tables:
+        if table not in ignored:
+            moved |= table_info(table).moves
+    moved -= ignored
+    if not moved:
+        return
+    if _migrating:
+        # The stamp table may not exist yet; post_migrate moves these.
+        _written_while_migrating.setdefault(connection.alias, set()).update(moved)
+        return
+    if not connection.in_atomic_block:
+        # Autocommit: the statement has committed. (Under manual transaction
+        # management, set_autocommit(False), the commit is out of sight and
+        # this is too early; the README says to touch() after such commits.)
+        if defer:
+            _deferred.setdefault(connection, set()).update(moved)
+        else:
+            move_stamps(connection.alias, moved)
+        return
+    pending = _current_pending(connection)
+    pending.tables |= moved
+
+
+def _current_pending(connection: BaseDatabaseWrapper) -> _PendingStamps:
+    """The pending set registered for the current savepoint level, or a new one.
+
+    Django drops the ``on_commit`` callbacks registered inside a savepoint
+    that rolls back, and with them the tables noted there.
+    """
+    savepoints = frozenset(connection.savepoint_ids)
+    for entry in reversed(connection.run_on_commit):
+        callback = entry[1]
+        if isinstance(callback, _PendingStamps) and entry[0] == savepoints:
+            return callback
+    pending = _PendingStamps(connection.alias, savepoints)
+    transaction.on_commit(pending, using=connection.alias)
+    return pending
+
+
+# Tables written by a statement whose results were still being read, per connection.
+_deferred: WeakKeyDictionary[BaseDatabaseWrapper, set[str]] = WeakKeyDictionary()
+_RETURNING = re.compile(r"\bRETURNING\b", re.IGNORECASE)
+
+# While ``migrate`` runs, the stamp table may not exist yet.
+_migrating = False
+_written_while_migrating: dict[str, set[str]] = {}
+
+
+@receiver(pre_migrate)
+def _on_pre_migrate(**kwargs: Any) -> None:
+    global _migrating
+    _migrating = True
+
+
+@receiver(post_migrate)
+def _on_post_migrate(using: str, **kwargs: Any) -> None:
+    global _migrating
+    _migrating = False
+    move_stamps(using, _written_while_migrating.pop(using, set()))
+
+
+@receiver(request_finished)
+def _on_request_finished(**kwargs: Any) -> None:
+    for connection in list(_deferred):
+        move_stamps(connection.alias, _deferred.pop(connection, set()))
+
+
+# --- The execute wrapper -----------------------------------------------------------
+
+
+def _track_writes(
+    execute: Callable[..., Any],
+    sql: Any,
+    params: Any,
+    many: bool,
+    context: dict[str, Any],
+) -> Any:
+    connection: BaseDatabaseWrapper = context["connection"]
+    if connection in _deferred:
+        move_stamps(connection.alias, _deferred.pop(connection))
+    if not isinstance(sql, str):
+        return execute(sql, params, many, context)
+    write = written_tables(sql, fold_unquoted=connection.vendor == "postgresql")
+    if write is None:
+        return execute(sql, params, many, context)
+    if write.verb == "UPDATE":
+        sql, params = _add_version_assignments(sql, params, many, write, connection)
+    elif write.verb == "INSERT":
+        sql = _add_upsert_version_assignment(sql, write, connection)
+    result = execute(sql, params, many, context)
+    # SQLite runs a RETURNING statement as its rows are read, which Django does
+    # right after this returns; another statement now would interrupt it.
+    returning = connection.vendor == "sqlite" and _RETURNING.search(sql) is not None
+    note_write(connection, write.tables, defer=returning)
+    return result
+
+
+def install(connection: BaseDatabaseWrapper) -> None:
+    """Watch a connection's writes (idempotent)."""
+    if _track_writes not in connection.execute_wrappers:
+        connection.execute_wrappers.append(_track_writes)
+
+
+@receiver(connection_created)
+def _install_on_connect(sender: Any, connection: BaseDatabaseWrapper, **kwargs: Any) -> None:
+    install(connection)
+
+
+def install_on_open_connections() -> None:
+    """Watch connections opened before the app was ready (called from ``ready()``)."""
+    for connection in connections.all(initialized_only=True):
+        install(connection)
+
+
+# --- Many-to-many changes move both sides' versions ----------------------------------
+
+_CLEARED: WeakKeyDictionary[Model, list[Any]] = WeakKeyDictionary()
+
+
+@receiver(m2m_changed)
+def _on_m2m_changed(
+    sender: type[Model],
+    instance: Model,
+    action: str,
+    reverse: bool,
+    model: type[Model],
+    pk_set: set[Any] | None,
+    using: str,
+    **kwargs: Any,
+) -> None:
+    """Move the versions of the objects on both sides of a relation change.
+
+    The through table's write already moves the stamps of both models; this
+    also moves the version of each object whose relation changed, so an
+    object's own validator (pk and version) sees it.
+    """
+    if action == "pre_clear":
+        _CLEARED[instance] = list(_related_pks(sender, instance, model, reverse))
+        return
+    if action not in {"post_add", "post_remove", "post_clear"}:
+        return
+    related = _CLEARED.pop(instance, []) if action == "post_clear" else list(pk_set or ())
+    if action != "post_clear" and not related:
+        return
+    _bump_versions(type(instance), [instance.pk], using)
+    _bump_versions(model, related, using)
+
+
+def _related_pks(
+    through: type[Model], instance: Model, model: type[Model], reverse: bool
+) -> Iterable[Any]:
+    owner = model if reverse else type(instance)
+    for candidate in owner._meta.many_to_many:
+        m2m: Any = candidate
+        if m2m.remote_field.through is through:
+            source = m2m.m2m_reverse_field_name() if reverse else m2m.m2m_field_name()
+            target = m2m.m2m_field_name() if reverse else m2m.m2m_reverse_field_name()
+            target_attname = through._meta.get_field(target).attname
+            rows = through._base_manager.filter(**{source: instance.pk})
+            return list(rows.values_list(target_attname, flat=True))
+    return ()
+
+
+def _bump_versions(model: type[Model], pks: list[Any], using: str) -> None:
+    from django_conditional.models import VersionedModel
+
+    if pks and issubclass(model, VersionedModel):
+        QuerySet(model, using=using).filter(pk__in=pks).update(version=F("version") + 1)
+
+
+# --- touch() ------------------------------------------------------------------------
+
+
+def touch(*targets: type[Model] | Model | str, using: str | None = None) -> None:
+    """Move validators for a write the ORM cannot see.
+
+    ``targets`` are models (their tables' stamps move), instances (their
+    version moves too, when versioned) or table names. Inside a transaction
+    the stamps move when it commits.
+    """
+    from django_conditional.models import VersionedModel
+
+    tables_by_alias: dict[str, set[str]] = {}
+    for target in targets:
+        alias = using
+        if isinstance(target, str):
+            tables: tuple[str, ...] = (target,)
+        elif isinstance(target, Model):
+            alias = using or target._state.db
+            tables = model_tables(type(target))
+            if isinstance(target, VersionedModel):
+                _bump_versions(type(target), [target.pk], alias or "default")
+        else:
+            tables = model_tables(target)
+        tables_by_alias.setdefault(alias or "default", set()).update(tables)
+    for alias, tables_ in tables_by_alias.items():
+        note_write(connections[alias], tables_)
