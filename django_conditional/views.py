@@ -1,0 +1,182 @@
+"""Class-based view mixins: 304/412 before ``get()`` runs, validators derived from the view's data.
+
+``ConditionalListMixin`` for ``ListView`` (the page's rows and the total
+count), ``ConditionalDetailMixin`` for ``DetailView`` (one object, a strong
+tag), ``ConditionalTemplateMixin`` for anything else (``depends_on`` only).
+What computing the validator fetched is what the view renders: no query
+runs twice.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, ClassVar
+
+from django.core.paginator import InvalidPage, Page, Paginator
+from django.db.models import Model, QuerySet
+from django.http import Http404, HttpRequest
+from django.http.response import HttpResponseBase
+from django.utils.translation import gettext as _
+
+from django_conditional import engine
+from django_conditional.derivation import Derivation, Derived, derive
+from django_conditional.engine import ConditionalState, ResponseOptions
+
+__all__ = [
+    "ConditionalDetailMixin",
+    "ConditionalListMixin",
+    "ConditionalTemplateMixin",
+    "ConditionalViewMixin",
+]
+
+
+class ConditionalViewMixin:
+    """The shared machinery: derive, evaluate, answer early or dispatch and finish.
+
+    Attributes mirror the ``conditional`` decorator's arguments.
+    """
+
+    depends_on: ClassVar[Sequence[type[Model] | str]] = ()
+    public: ClassVar[bool] = False
+    weak: ClassVar[bool | None] = None
+    cache_control: ClassVar[engine.CacheControl | None] = None
+    vary: ClassVar[Sequence[str] | None] = None
+
+    request: HttpRequest
+    args: Any
+    kwargs: Any
+    _derived: Derived | None = None
+
+    def get_conditional_salt(self) -> object | None:
+        """Anything else this view's output varies on (a format, a theme); None for nothing."""
+        return None
+
+    def get_derivation(self, salts: tuple[str, ...]) -> Derivation:
+        """What the validator is derived from; override to add a queryset."""
+        return Derivation(depends_on=self._depends_on(), salts=salts, weak=self.weak)
+
+    def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
+        """Answer 304/412 before the handler runs; otherwise run it and add the validators."""
+        options = ResponseOptions(self.cache_control, self.vary)
+        if not self.public:
+            options = options.per_user()
+        if not engine.needs_validator(request):
+            request.conditional = ConditionalState()  # type: ignore[attr-defined]
+            return super().dispatch(request, *args, **kwargs)  # type: ignore[misc,no-any-return]
+        identity = f"{type(self).__module__}.{type(self).__qualname__}"
+        extra = self.get_conditional_salt()
+        salts = engine.request_salts(
+            request, public=self.public, salt=None if extra is None else (lambda _: extra)
+        )
+        self._derived = derive(
+            self.get_derivation((identity, *salts)),
+            cache_key=engine.variant_key(request, identity, salts),
+        )
+        validator = self._derived.validator
+        request.conditional = ConditionalState(  # type: ignore[attr-defined]
+            validator,
+            object=self._derived.object,
+            object_list=self._derived.rows,
+            from_cache=self._derived.cached,
+        )
+        early = engine.check_preconditions(request, validator, options)
+        if early is not None:
+            if not early.must_run_view_first(request):
+                return early.response
+            return early.instead_of(super().dispatch(request, *args, **kwargs))  # type: ignore[misc]
+        response: HttpResponseBase = super().dispatch(request, *args, **kwargs)  # type: ignore[misc]
+        return engine.finish_response(request, response, validator, options)
+
+    def _depends_on(self) -> tuple[type[Model], ...]:
+        from django.apps import apps
+
+        return tuple(
+            apps.get_model(model) if isinstance(model, str) else model for model in self.depends_on
+        )
+
+
+class ConditionalTemplateMixin(ConditionalViewMixin):
+    """For pages built from whole models: list them in ``depends_on``."""
+
+
+class ConditionalDetailMixin(ConditionalViewMixin):
+    """For ``DetailView``: the object's version gives a strong tag; it is fetched once."""
+
+    def get_derivation(self, salts: tuple[str, ...]) -> Derivation:
+        """Derive from the one row ``get_object()`` would select."""
+        return Derivation(
+            queryset=self._object_queryset,
+            single=True,
+            depends_on=self._depends_on(),
+            salts=salts,
+            weak=self.weak,
+        )
+
+    def _object_queryset(self) -> QuerySet[Any]:
+        """The queryset ``SingleObjectMixin.get_object`` filters, filtered the same way."""
+        queryset: QuerySet[Any] = self.get_queryset()  # type: ignore[attr-defined]
+        pk = self.kwargs.get(self.pk_url_kwarg)  # type: ignore[attr-defined]
+        slug = self.kwargs.get(self.slug_url_kwarg)  # type: ignore[attr-defined]
+        if pk is not None:
+            queryset = queryset.filter(pk=pk)
+        if slug is not None and (pk is None or self.query_pk_and_slug):  # type: ignore[attr-defined]
+            queryset = queryset.filter(**{self.get_slug_field(): slug})  # type: ignore[attr-defined]
+        if pk is None and slug is None:
+            raise AttributeError(
+                f"Generic detail view {type(self).__name__} must be called with either an "
+                "object pk or a slug in the URLconf."
+            )
+        return queryset
+
+    def get_object(self, queryset: QuerySet[Any] | None = None) -> Any:
+        """The object fetched for the validator, when it was; otherwise fetch it now."""
+        if queryset is None and self._derived is not None and self._derived.object is not None:
+            return self._derived.object
+        return super().get_object(queryset)  # type: ignore[misc]
+
+
+class ConditionalListMixin(ConditionalViewMixin):
+    """For ``ListView``: the current page's rows and the total count, fetched once."""
+
+    def get_derivation(self, salts: tuple[str, ...]) -> Derivation:
+        """Derive from the page of ``get_queryset()`` being shown (or all of it)."""
+        page_size = self.get_paginate_by(None)  # type: ignore[attr-defined]
+        return Derivation(
+            queryset=self.get_queryset,  # type: ignore[attr-defined]
+            paginate=None if not page_size else self._paginate,
+            depends_on=self._depends_on(),
+            salts=salts,
+            weak=self.weak,
+        )
+
+    def _paginate(self, queryset: QuerySet[Any]) -> Page[Any]:
+        page_size = self.get_paginate_by(queryset)  # type: ignore[attr-defined]
+        paginator: Paginator[Any] = self.get_paginator(  # type: ignore[attr-defined]
+            queryset,
+            page_size,
+            orphans=self.get_paginate_orphans(),  # type: ignore[attr-defined]
+            allow_empty_first_page=self.get_allow_empty(),  # type: ignore[attr-defined]
+        )
+        page_kwarg = self.page_kwarg  # type: ignore[attr-defined]
+        page = self.kwargs.get(page_kwarg) or self.request.GET.get(page_kwarg) or 1
+        try:
+            number = paginator.num_pages if page == "last" else int(page)
+        except ValueError as error:
+            raise Http404(_("Page is not “last”, nor can it be converted to an int.")) from error
+        try:
+            return paginator.page(number)
+        except InvalidPage as error:
+            raise Http404(
+                _("Invalid page (%(page_number)s): %(message)s")
+                % {"page_number": number, "message": str(error)}
+            ) from error
+
+    def paginate_queryset(
+        self, queryset: QuerySet[Any], page_size: int
+    ) -> tuple[Paginator[Any], Page[Any], Any, bool]:
+        """The page fetched for the validator, when it was; otherwise paginate now."""
+        derived = self._derived
+        if derived is not None and derived.page is not None:
+            page = derived.page
+            return page.paginator, page, page.object_list, page.has_other_pages()
+        return super().paginate_queryset(queryset, page_size)  # type: ignore[misc,no-any-return]
