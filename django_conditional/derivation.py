@@ -240,7 +240,8 @@ def _joined_models(queryset: QuerySet[Any]) -> list[type[Model]]:
 
 
 def _cache_key(parts: Sequence[str]) -> str:
-    digest = hashlib.blake2b(digest_size=20, person=b"dj-cond-key")
+    # Keyed too: a new SECRET_KEY must not find tags hashed under the old one.
+    digest = hashlib.blake2b(key=conf.hash_key, digest_size=20, person=b"dj-cond-key")
     digest.update(conf.deploy_version.encode())
     for part in parts:
         data = part.encode()

@@ -19,12 +19,12 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Callable, Iterable
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 from weakref import WeakKeyDictionary
 
-from django.core.signals import request_finished
 from django.db import connections, transaction
 from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.backends.signals import connection_created
@@ -223,15 +223,8 @@ def move_stamps(alias: str, tables: Iterable[str]) -> None:
         )
 
 
-def note_write(
-    connection: BaseDatabaseWrapper, tables: Iterable[str], *, defer: bool = False
-) -> None:
-    """Record a write to ``tables``; their stamps move when it is committed.
-
-    ``defer`` (a statement whose results are still being read) moves them
-    just before the connection's next statement instead, or at the end of
-    the request.
-    """
+def note_write(connection: BaseDatabaseWrapper, tables: Iterable[str]) -> None:
+    """Record a write to ``tables``; their stamps move when it is committed."""
     ignored = conf.ignored_tables
     moved: set[str] = set()
     for table in tables:
@@ -248,10 +241,7 @@ def note_write(
         # Autocommit: the statement has committed. (Under manual transaction
         # management, set_autocommit(False), the commit is out of sight and
         # this is too early; the README says to touch() after such commits.)
-        if defer:
-            _deferred.setdefault(connection, set()).update(moved)
-        else:
-            move_stamps(connection.alias, moved)
+        move_stamps(connection.alias, moved)
         return
     pending = _current_pending(connection)
     pending.tables |= moved
@@ -273,8 +263,6 @@ def _current_pending(connection: BaseDatabaseWrapper) -> _PendingStamps:
     return pending
 
 
-# Tables written by a statement whose results were still being read, per connection.
-_deferred: WeakKeyDictionary[BaseDatabaseWrapper, set[str]] = WeakKeyDictionary()
 _RETURNING = re.compile(r"\bRETURNING\b", re.IGNORECASE)
 
 # While ``migrate`` runs, the stamp table may not exist yet.
@@ -295,12 +283,6 @@ def _on_post_migrate(using: str, **kwargs: Any) -> None:
     move_stamps(using, _written_while_migrating.pop(using, set()))
 
 
-@receiver(request_finished)
-def _on_request_finished(**kwargs: Any) -> None:
-    for connection in list(_deferred):
-        move_stamps(connection.alias, _deferred.pop(connection, set()))
-
-
 # --- The execute wrapper -----------------------------------------------------------
 
 
@@ -312,8 +294,6 @@ def _track_writes(
     context: dict[str, Any],
 ) -> Any:
     connection: BaseDatabaseWrapper = context["connection"]
-    if connection in _deferred:
-        move_stamps(connection.alias, _deferred.pop(connection))
     if not isinstance(sql, str):
         return execute(sql, params, many, context)
     write = written_tables(sql, fold_unquoted=connection.vendor == "postgresql")
@@ -324,11 +304,49 @@ def _track_writes(
     elif write.verb == "INSERT":
         sql = _add_upsert_version_assignment(sql, write, connection)
     result = execute(sql, params, many, context)
-    # SQLite runs a RETURNING statement as its rows are read, which Django does
-    # right after this returns; another statement now would interrupt it.
-    returning = connection.vendor == "sqlite" and _RETURNING.search(sql) is not None
-    note_write(connection, write.tables, defer=returning)
+    if (
+        connection.vendor == "sqlite"
+        and not connection.in_atomic_block
+        and _RETURNING.search(sql) is not None
+    ):
+        # SQLite commits a RETURNING statement only once its rows are read,
+        # and the stamps must move after that commit: read them now and hand
+        # them to the caller from memory.
+        _prefetch_rows(context["cursor"])
+    note_write(connection, write.tables)
     return result
+
+
+class _PrefetchedCursor:
+    """A DB-API cursor whose remaining rows were already read into memory."""
+
+    def __init__(self, cursor: Any, rows: list[Any]) -> None:
+        self._cursor = cursor
+        self._rows = deque(rows)
+
+    def fetchone(self) -> Any:
+        return self._rows.popleft() if self._rows else None
+
+    def fetchmany(self, size: int | None = None) -> list[Any]:
+        count = self._cursor.arraysize if size is None else size
+        return [self._rows.popleft() for _ in range(min(count, len(self._rows)))]
+
+    def fetchall(self) -> list[Any]:
+        rows = list(self._rows)
+        self._rows.clear()
+        return rows
+
+    def __iter__(self) -> Iterator[Any]:
+        while self._rows:
+            yield self._rows.popleft()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._cursor, name)
+
+
+def _prefetch_rows(cursor_wrapper: Any) -> None:
+    raw = cursor_wrapper.cursor
+    cursor_wrapper.cursor = _PrefetchedCursor(raw, raw.fetchall())
 
 
 def install(connection: BaseDatabaseWrapper) -> None:

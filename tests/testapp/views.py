@@ -130,3 +130,98 @@ aware_last_modified = condition(
         2007, 10, 22, 1, 21, 47, tzinfo=dt.timezone(dt.timedelta(hours=2))
     )
 )(full_response)
+
+
+# --- Validators derived from data (``conditional`` and the class-based mixins) --------
+
+from django.views.generic import DetailView, ListView, TemplateView  # noqa: E402
+
+from django_conditional.decorators import conditional  # noqa: E402
+from django_conditional.views import (  # noqa: E402
+    ConditionalDetailMixin,
+    ConditionalListMixin,
+    ConditionalTemplateMixin,
+)
+from tests.testapp.models import Article, Author, Comment, Note, Tag  # noqa: E402
+
+
+def _render_articles(articles):
+    return HttpResponse("\n".join(f"{a.pk}:{a.title}:{a.author.name}" for a in articles))
+
+
+@conditional(queryset=Article.objects.select_related("author"), depends_on=[Author], public=True)
+def article_list(request):
+    return _render_articles(request.conditional.object_list)
+
+
+@conditional(
+    queryset=lambda request: Article.objects.filter(published=True).select_related("author"),
+    public=True,
+)
+def published_list(request):
+    return _render_articles(request.conditional.object_list)
+
+
+@conditional(queryset=lambda request: Article.objects.order_by("-id")[:3], public=True)
+def newest(request):
+    return HttpResponse(",".join(str(a.pk) for a in request.conditional.object_list))
+
+
+@conditional(
+    object=lambda request, pk: Article.objects.filter(pk=pk),
+    depends_on=["testapp.Comment"],
+    public=True,
+)
+def article_detail(request, pk):
+    article = request.conditional.object
+    views_calls["article_detail"] += 1
+    return HttpResponse(f"{article.title} ({article.comments.count()} comments)")
+
+
+@conditional(object=lambda request, pk: Article.objects.filter(pk=pk), public=True)
+async def async_article_detail(request, pk):
+    return HttpResponse(f"async {request.conditional.etag}")
+
+
+@conditional(depends_on=[Note], public=True)
+def notes(request):
+    return HttpResponse(",".join(note.text for note in Note.objects.all()))
+
+
+@conditional(depends_on=[Note])
+def my_notes(request):
+    return HttpResponse(f"{request.user}:" + ",".join(n.text for n in Note.objects.all()))
+
+
+views_calls: Counter[str] = Counter()
+
+
+class ArticleListView(ConditionalListMixin, ListView):
+    model = Article
+    paginate_by = 2
+    depends_on = [Author]
+    public = True
+
+    def get_queryset(self):
+        return Article.objects.select_related("author").order_by("id")
+
+    def render_to_response(self, context, **kwargs):
+        page = context["page_obj"]
+        titles = ",".join(a.title for a in context["object_list"])
+        return HttpResponse(f"page {page.number}/{page.paginator.num_pages}: {titles}")
+
+
+class ArticleDetailView(ConditionalDetailMixin, DetailView):
+    model = Article
+    depends_on = [Comment]
+
+    def render_to_response(self, context, **kwargs):
+        return HttpResponse(f"{self.object.title} v{self.object.version}")
+
+
+class StatsView(ConditionalTemplateMixin, TemplateView):
+    depends_on = [Tag, "testapp.Note"]
+    public = True
+
+    def get(self, request, *args, **kwargs):
+        return HttpResponse(f"{Tag.objects.count()} tags, {Note.objects.count()} notes")

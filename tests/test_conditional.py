@@ -1,0 +1,351 @@
+"""Validators derived from data: the ``conditional`` decorator and the class-based mixins.
+
+Stamps move after commit, so these tests run outside pytest-django's
+per-test transaction (``transactional_db``).
+"""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from asgiref.sync import sync_to_async
+from django.db import connections, transaction
+from django.test import override_settings
+
+from tests.testapp import views
+from tests.testapp.models import Article, Author, Comment, Note, Tag
+
+pytestmark = [pytest.mark.urls("tests.testapp.urls"), pytest.mark.django_db(transaction=True)]
+
+STAMPS_IN_CACHE = override_settings(CONDITIONAL_STAMP_CACHE="default")
+
+
+@pytest.fixture(autouse=True)
+def _fresh_cache():
+    from django.core.cache import cache
+
+    cache.clear()
+    views.views_calls.clear()
+
+
+@pytest.fixture
+def author():
+    return Author.objects.create(name="Ada")
+
+
+@pytest.fixture
+def articles(author):
+    return [Article.objects.create(title=f"A{n}", author=author) for n in range(5)]
+
+
+def revalidate(client, path, response, **headers):
+    return client.get(path, headers={"if-none-match": response["ETag"], **headers})
+
+
+def assert_stays_fresh(client, path):
+    first = client.get(path)
+    assert first.status_code == 200
+    second = revalidate(client, path, first)
+    assert second.status_code == 304
+    return first
+
+
+# --- Queryset -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("write", "changes"),
+    [
+        pytest.param(
+            lambda a: Article.objects.filter(pk=a[0].pk).update(title="x"), True, id="update"
+        ),
+        pytest.param(lambda a: a[1].delete(), True, id="delete"),
+        pytest.param(
+            lambda a: Article.objects.create(title="new", author=a[0].author), True, id="insert"
+        ),
+        pytest.param(lambda a: Author.objects.update(name="Bea"), True, id="dependency"),
+        pytest.param(lambda a: Note.objects.create(text="n"), False, id="unrelated-table"),
+        pytest.param(lambda a: Tag.objects.create(name="t"), False, id="unrelated-versioned"),
+    ],
+)
+def test_queryset_page(client, articles, write, changes):
+    first = assert_stays_fresh(client, "/data/articles/")
+    write(articles)
+    response = revalidate(client, "/data/articles/", first)
+    assert response.status_code == (200 if changes else 304)
+    if changes:
+        assert response["ETag"] != first["ETag"]
+        assert response.content != first.content
+
+
+def test_filtered_subset_ignores_rows_outside_it(client, articles):
+    Article.objects.filter(pk=articles[0].pk).update(published=False)
+    first = assert_stays_fresh(client, "/data/published/")
+    # A write to a row the page does not select moves the table's stamp, so the
+    # validator is recomputed once, but comes out the same.
+    Article.objects.filter(pk=articles[0].pk).update(title="hidden edit")
+    assert revalidate(client, "/data/published/", first).status_code == 304
+    # A row entering the subset changes it.
+    Article.objects.filter(pk=articles[0].pk).update(published=True)
+    assert revalidate(client, "/data/published/", first).status_code == 200
+
+
+def test_sliced_queryset_is_exact_for_its_rows(client, articles):
+    first = assert_stays_fresh(client, "/data/newest/")
+    assert first.content == b",".join(str(a.pk).encode() for a in reversed(articles[-3:]))
+    Article.objects.filter(pk=articles[0].pk).update(title="old and off the page")
+    assert revalidate(client, "/data/newest/", first).status_code == 304
+    Article.objects.create(title="newest", author=articles[0].author)
+    assert revalidate(client, "/data/newest/", first).status_code == 200
+
+
+def test_rolled_back_write_changes_nothing(client, articles):
+    first = assert_stays_fresh(client, "/data/articles/")
+
+    def write_then_fail():
+        with transaction.atomic():
+            Article.objects.filter(pk=articles[0].pk).update(title="never")
+            raise RuntimeError
+
+    with pytest.raises(RuntimeError):
+        write_then_fail()
+    assert revalidate(client, "/data/articles/", first).status_code == 304
+
+
+# --- Object ------------------------------------------------------------------------
+
+
+def test_object_page_has_a_strong_tag_and_reuses_the_object(client, articles):
+    path = f"/data/articles/{articles[0].pk}/"
+    first = assert_stays_fresh(client, path)
+    assert not first["ETag"].startswith("W/")
+    assert first.content == b"A0 (0 comments)"
+    assert views.views_calls["article_detail"] == 1
+
+
+def test_object_page_moves_with_the_object_and_its_dependencies(client, articles):
+    path = f"/data/articles/{articles[0].pk}/"
+    first = assert_stays_fresh(client, path)
+    articles[1].save()  # another row of the same table
+    assert revalidate(client, path, first).status_code == 304
+    Comment.objects.create(article=articles[0], body="hi")
+    second = revalidate(client, path, first)
+    assert second.status_code == 200
+    assert second.content == b"A0 (1 comments)"
+    articles[0].save()
+    assert revalidate(client, path, second).status_code == 200
+
+
+def test_missing_object_is_404_even_with_if_match(client, articles):
+    assert client.get("/data/articles/999999/").status_code == 404
+    assert client.put("/data/articles/999999/", headers={"if-match": '"x"'}).status_code == 404
+
+
+def test_if_match_on_the_object(client, articles):
+    path = f"/data/articles/{articles[0].pk}/"
+    current = client.get(path)["ETag"]
+    assert client.put(path, headers={"if-match": current}).status_code == 200
+    assert client.put(path, headers={"if-match": '"stale"'}).status_code == 412
+    response = client.put(path, headers={"if-match": '"stale"'})
+    assert response["ETag"] == current
+
+
+async def test_async_view(async_client, articles):
+    path = f"/data/async/articles/{articles[0].pk}/"
+    try:
+        first = await async_client.get(path)
+        assert first.status_code == 200
+        revalidated = await async_client.get(path, headers={"if-none-match": first["ETag"]})
+        assert revalidated.status_code == 304
+    finally:
+        # The validator is computed in sync_to_async's worker thread; close its
+        # connection, or PostgreSQL refuses to drop the test database.
+        await sync_to_async(connections.close_all)()
+
+
+# --- depends_on, users ------------------------------------------------------------------
+
+
+def test_depends_on_page(client, db):
+    first = assert_stays_fresh(client, "/data/notes/")
+    Note.objects.create(text="n")
+    assert revalidate(client, "/data/notes/", first).status_code == 200
+
+
+def test_per_user_by_default(client, django_user_model):
+    alice = django_user_model.objects.create_user("alice", password="pw")
+    bob = django_user_model.objects.create_user("bob", password="pw")
+    client.force_login(alice)
+    as_alice = assert_stays_fresh(client, "/data/my-notes/")
+    assert "private" in as_alice["Cache-Control"]
+    assert "Cookie" in as_alice["Vary"]
+    client.force_login(bob)
+    assert revalidate(client, "/data/my-notes/", as_alice).status_code == 200
+    client.logout()
+    assert revalidate(client, "/data/my-notes/", as_alice).status_code == 200
+
+
+def test_password_change_changes_the_users_tags(client, django_user_model):
+    alice = django_user_model.objects.create_user("alice", password="pw")
+    client.force_login(alice)
+    first = assert_stays_fresh(client, "/data/my-notes/")
+    alice.set_password("new")
+    alice.save()
+    # Django logs the session out on the next request: the tag must not match.
+    assert revalidate(client, "/data/my-notes/", first).status_code == 200
+
+
+def test_public_pages_match_across_users(client, django_user_model):
+    first = assert_stays_fresh(client, "/data/notes/")
+    assert "private" not in first.get("Cache-Control", "")
+    client.force_login(django_user_model.objects.create_user("carol"))
+    assert revalidate(client, "/data/notes/", first).status_code == 304
+
+
+@override_settings(CONDITIONAL_DEPLOY_VERSION="2")
+def test_deploy_version_changes_every_tag(client, db):
+    first = client.get("/data/notes/")
+    with override_settings(CONDITIONAL_DEPLOY_VERSION="3"):
+        assert revalidate(client, "/data/notes/", first).status_code == 200
+
+
+def test_language_is_part_of_the_tag(client, db):
+    from django.utils import translation
+
+    with translation.override("en"):
+        first = client.get("/data/notes/")
+        assert revalidate(client, "/data/notes/", first).status_code == 304
+    with translation.override("fr"):
+        assert revalidate(client, "/data/notes/", first).status_code == 200
+
+
+def test_tags_are_opaque_keyed_hashes(client, articles, settings):
+    etag = client.get(f"/data/articles/{articles[0].pk}/")["ETag"]
+    assert re.fullmatch(r'"[A-Za-z0-9_-]{22}"', etag)
+    assert client.get(f"/data/articles/{articles[1].pk}/")["ETag"] != etag
+    settings.SECRET_KEY = "another secret"
+    assert client.get(f"/data/articles/{articles[0].pk}/")["ETag"] != etag
+
+
+# --- Query counts -------------------------------------------------------------------------
+
+
+def test_warm_304_with_stamps_in_the_cache_runs_no_query(
+    client, articles, django_assert_num_queries
+):
+    with STAMPS_IN_CACHE:
+        for path in (
+            "/data/articles/",
+            f"/data/articles/{articles[0].pk}/",
+            "/data/notes/",
+            "/cbv/articles/?page=2",
+            f"/cbv/articles/{articles[0].pk}/",
+        ):
+            first = client.get(path)
+            with django_assert_num_queries(0):
+                assert revalidate(client, path, first).status_code == 304, path
+
+
+def test_warm_304_with_stamps_in_the_database_runs_one_query(
+    client, articles, django_assert_num_queries
+):
+    first = client.get("/data/articles/")
+    with django_assert_num_queries(1):
+        assert revalidate(client, "/data/articles/", first).status_code == 304
+
+
+TWO_CACHES = {
+    "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "v"},
+    "stamps": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "s"},
+}
+
+
+@override_settings(CACHES=TWO_CACHES, CONDITIONAL_STAMP_CACHE="stamps")
+def test_cold_304_runs_one_query(client, articles, django_assert_num_queries):
+    """A write elsewhere, or an evicted validator: recomputed once, with one query."""
+    from django.core.cache import caches
+
+    first = client.get("/data/articles/")
+    caches["default"].clear()  # the validators, not the stamps
+    with django_assert_num_queries(1):
+        assert revalidate(client, "/data/articles/", first).status_code == 304
+    with django_assert_num_queries(0):
+        assert revalidate(client, "/data/articles/", first).status_code == 304
+
+
+def test_cold_304_with_stamps_in_the_database(client, articles, django_assert_num_queries):
+    from django.core.cache import cache
+
+    first = client.get("/data/articles/")
+    cache.clear()
+    with django_assert_num_queries(2):  # the stamp read, then the aggregate
+        assert revalidate(client, "/data/articles/", first).status_code == 304
+
+
+def test_clearing_the_stamp_cache_never_gives_a_stale_304(client, articles):
+    """Lost stamps come back as new tokens: tags change, nothing stale matches."""
+    from django.core.cache import cache
+
+    with STAMPS_IN_CACHE:
+        first = client.get("/data/notes/")
+        cache.clear()
+        assert revalidate(client, "/data/notes/", first).status_code == 200
+
+
+# --- Class-based views -------------------------------------------------------------------
+
+
+def test_list_view_pages(client, articles, django_assert_num_queries):
+    first = assert_stays_fresh(client, "/cbv/articles/?page=2")
+    assert first.content == b"page 2/3: A2,A3"
+    Article.objects.filter(pk=articles[4].pk).update(title="page three")
+    assert revalidate(client, "/cbv/articles/?page=2", first).status_code == 304
+    Article.objects.filter(pk=articles[2].pk).update(title="page two")
+    assert revalidate(client, "/cbv/articles/?page=2", first).status_code == 200
+
+
+def test_list_view_count_change_changes_every_page(client, articles):
+    first = assert_stays_fresh(client, "/cbv/articles/?page=1")
+    Article.objects.create(title="A5", author=articles[0].author)  # now 4 pages
+    assert revalidate(client, "/cbv/articles/?page=1", first).status_code == 200
+
+
+def test_list_view_renders_what_the_validator_fetched(client, articles, django_assert_num_queries):
+    with STAMPS_IN_CACHE, django_assert_num_queries(2):  # count + page, once each
+        client.get("/cbv/articles/?page=2")
+
+
+def test_list_view_bad_page_is_404(client, articles):
+    assert client.get("/cbv/articles/?page=9").status_code == 404
+    assert client.get("/cbv/articles/?page=x").status_code == 404
+    assert client.get("/cbv/articles/?page=last").content == b"page 3/3: A4"
+
+
+def test_detail_view(client, articles, django_user_model):
+    client.force_login(django_user_model.objects.create_user("dora"))
+    path = f"/cbv/articles/{articles[0].pk}/"
+    first = assert_stays_fresh(client, path)
+    assert first.content == b"A0 v1"
+    articles[0].save()
+    assert revalidate(client, path, first).content == b"A0 v2"
+    assert client.get("/cbv/articles/999999/").status_code == 404
+
+
+def test_detail_view_fetches_the_object_once(client, articles, django_assert_num_queries):
+    with STAMPS_IN_CACHE, django_assert_num_queries(1):
+        client.get(f"/cbv/articles/{articles[0].pk}/")
+
+
+def test_template_view(client, db):
+    first = assert_stays_fresh(client, "/cbv/stats/")
+    Tag.objects.create(name="t")
+    assert revalidate(client, "/cbv/stats/", first).content == b"1 tags, 0 notes"
+
+
+def test_unsafe_request_without_precondition_computes_nothing(
+    client, articles, django_assert_num_queries
+):
+    with django_assert_num_queries(1) as captured:  # the view's own query only
+        assert client.post("/data/notes/").status_code == 200
+    assert "testapp_note" in captured.captured_queries[0]["sql"]
