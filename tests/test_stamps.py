@@ -1,0 +1,92 @@
+"""The stamp stores: one round trip per read, fresh tokens on every move."""
+
+from __future__ import annotations
+
+import pytest
+from django.core.cache import caches
+from django.test import override_settings
+
+from django_conditional.models import ChangeStamp
+from django_conditional.stamps import (
+    CacheStampStore,
+    DatabaseStampStore,
+    get_stamp_store,
+    new_token,
+)
+
+TABLES = ("testapp_article", "testapp_note")
+
+
+def test_tokens_are_63_bit_and_fresh():
+    tokens = {new_token() for _ in range(1000)}
+    assert len(tokens) == 1000
+    assert all(0 <= token < 2**63 for token in tokens)
+
+
+def test_database_store_reads_in_one_query(db, django_assert_num_queries):
+    store = DatabaseStampStore()
+    first = store.read("default", TABLES)  # creates the rows
+    with django_assert_num_queries(1):
+        assert store.read("default", TABLES) == first
+    assert ChangeStamp.objects.filter(table__in=TABLES).count() == 2
+
+
+def test_database_store_moves(db):
+    store = DatabaseStampStore()
+    before = store.read("default", TABLES)
+    store.move("default", ["testapp_note"])
+    after = store.read("default", TABLES)
+    assert after[0] == before[0]
+    assert after[1] != before[1]
+
+
+def test_database_store_move_creates_rows(db):
+    DatabaseStampStore().move("default", ["never_read"])
+    assert ChangeStamp.objects.filter(table="never_read").exists()
+
+
+def test_empty_reads_cost_nothing(db, django_assert_num_queries):
+    with django_assert_num_queries(0):
+        assert DatabaseStampStore().read("default", ()) == ()
+        DatabaseStampStore().move("default", ())
+
+
+def test_cache_store_runs_no_sql(db, django_assert_num_queries):
+    store = CacheStampStore("default")
+    with django_assert_num_queries(0):
+        before = store.read("default", TABLES)
+        assert store.read("default", TABLES) == before
+        store.move("default", ["testapp_article"])
+        after = store.read("default", TABLES)
+    assert after[0] != before[0]
+    assert after[1] == before[1]
+
+
+def test_cache_store_keys_are_per_database():
+    store = CacheStampStore("default")
+    assert store.read("default", TABLES) != store.read("other", TABLES)
+
+
+def test_a_lost_stamp_comes_back_as_a_new_token():
+    store = CacheStampStore("default")
+    before = store.read("default", TABLES)
+    caches["default"].delete(CacheStampStore.key("default", "testapp_note"))
+    assert store.read("default", TABLES)[1] != before[1]
+
+
+@override_settings(CACHES={"default": {"BACKEND": "django.core.cache.backends.dummy.DummyCache"}})
+def test_a_cache_that_stores_nothing_never_repeats_a_token():
+    store = CacheStampStore("default")
+    assert store.read("default", TABLES) != store.read("default", TABLES)
+
+
+@pytest.mark.parametrize(
+    ("setting", "store_type"),
+    [
+        pytest.param(None, DatabaseStampStore, id="database"),
+        pytest.param("default", CacheStampStore, id="cache"),
+    ],
+)
+def test_store_follows_the_setting(setting, store_type):
+    with override_settings(CONDITIONAL_STAMP_CACHE=setting):
+        assert isinstance(get_stamp_store(), store_type)

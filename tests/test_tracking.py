@@ -1,0 +1,191 @@
+"""Tracking: which statements are writes; every write path moves the stamps after commit."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+from django.db import connection, transaction
+from django.test import override_settings
+
+from django_conditional.stamps import read_stamps
+from django_conditional.tracking import touch, written_tables
+from tests.testapp.models import Article, Author, Comment, Note, Tag
+
+# --- Recognising writes ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("sql", "verb", "tables"),
+    [
+        pytest.param('INSERT INTO "t" ("a") VALUES (%s)', "INSERT", ("t",), id="insert"),
+        pytest.param('INSERT OR IGNORE INTO "t" VALUES (1)', "INSERT", ("t",), id="sqlite-ignore"),
+        pytest.param("INSERT IGNORE INTO `t` VALUES (1)", "INSERT", ("t",), id="mysql-ignore"),
+        pytest.param("REPLACE INTO `t` VALUES (1)", "REPLACE", ("t",), id="replace"),
+        pytest.param('UPDATE "t" SET "a" = %s', "UPDATE", ("t",), id="update"),
+        pytest.param('DELETE FROM "t" WHERE "id" = 1', "DELETE", ("t",), id="delete"),
+        pytest.param(
+            "DELETE `t` FROM `t` INNER JOIN `u` ON 1", "DELETE", ("t",), id="mysql-join-delete"
+        ),
+        pytest.param(
+            'TRUNCATE "a", "b" RESTART IDENTITY CASCADE', "TRUNCATE", ("a", "b"), id="pg-truncate"
+        ),
+        pytest.param("TRUNCATE TABLE `a`", "TRUNCATE", ("a",), id="mysql-truncate"),
+        pytest.param('UPDATE "public"."t" SET a = 1', "UPDATE", ("t",), id="schema-qualified"),
+        pytest.param("  update t set a = 1", "UPDATE", ("t",), id="lowercase-unquoted"),
+        pytest.param('UPDATE "we""ird" SET a = 1', "UPDATE", ('we"ird',), id="escaped-quote"),
+        pytest.param("SELECT * FROM t", None, None, id="select"),
+        pytest.param("SAVEPOINT s1", None, None, id="savepoint"),
+        pytest.param("SET TIME ZONE 'UTC'", None, None, id="set"),
+        pytest.param("BEGIN", None, None, id="begin"),
+        pytest.param("DROP TABLE t", None, None, id="ddl"),
+        pytest.param("", None, None, id="empty"),
+    ],
+)
+def test_written_tables(sql, verb, tables):
+    write = written_tables(sql)
+    if verb is None:
+        assert write is None
+    else:
+        assert write is not None
+        assert (write.verb, write.tables) == (verb, tables)
+
+
+def test_unquoted_names_fold_to_lowercase_on_postgresql():
+    write = written_tables("UPDATE Demo_Article SET a = 1", fold_unquoted=True)
+    assert write is not None
+    assert write.tables == ("demo_article",)
+
+
+# --- Stamps move after commit, for every write path -------------------------------------
+
+
+def stamp(model):
+    return read_stamps("default", [model._meta.db_table])[0]
+
+
+@pytest.fixture
+def author(transactional_db):
+    return Author.objects.create(name="Ada")
+
+
+@pytest.fixture
+def article(author):
+    return Article.objects.create(title="One", author=author)
+
+
+WRITE_PATHS = [
+    pytest.param(Article, lambda a: a.save(), id="save"),
+    pytest.param(Article, lambda a: a.delete(), id="delete"),
+    pytest.param(Article, lambda a: Article.objects.filter(pk=a.pk).update(title="x"), id="update"),
+    pytest.param(Article, lambda a: Article.objects.all().delete(), id="queryset-delete"),
+    pytest.param(Comment, lambda a: a.author.delete(), id="cascade"),
+    pytest.param(
+        Article,
+        lambda a: Article.objects.bulk_create([Article(title="b", author=a.author)]),
+        id="bulk-create",
+    ),
+    pytest.param(Article, lambda a: Article.objects.bulk_update([a], ["title"]), id="bulk-update"),
+    pytest.param(Tag, lambda a: a.tags.add(Tag.objects.create(name="t")), id="m2m-add"),
+    pytest.param(Article, lambda a: a.tags.clear(), id="m2m-clear"),
+    pytest.param(Note, lambda a: Note.objects.create(text="n"), id="plain-model"),
+    pytest.param(
+        Note,
+        lambda a: connection.cursor().execute(
+            f"INSERT INTO {Note._meta.db_table} (text) VALUES (%s)", ["raw"]
+        ),
+        id="raw-cursor",
+    ),
+]
+
+
+@pytest.mark.parametrize(("model", "write"), WRITE_PATHS)
+def test_write_moves_the_stamp(article, model, write):
+    Comment.objects.create(article=article, body="c")
+    before = stamp(model)
+    write(article)
+    assert stamp(model) != before
+
+
+@pytest.mark.parametrize(("model", "write"), WRITE_PATHS)
+def test_rolled_back_write_moves_nothing(article, model, write):
+    Comment.objects.create(article=article, body="c")
+    before = stamp(model)
+
+    def write_and_roll_back():
+        with transaction.atomic():
+            write(article)
+            raise RuntimeError("roll back")
+
+    with pytest.raises(RuntimeError):
+        write_and_roll_back()
+    assert stamp(model) == before
+
+
+def test_stamps_move_only_when_the_transaction_commits(article):
+    before = stamp(Article)
+    with transaction.atomic():
+        article.save()
+        assert stamp(Article) == before
+    assert stamp(Article) != before
+
+
+def test_rolled_back_savepoint_moves_only_what_survived(article):
+    articles_before, notes_before = stamp(Article), stamp(Note)
+    with transaction.atomic():
+        Note.objects.create(text="kept")
+        try:
+            with transaction.atomic():
+                article.save()
+                raise RuntimeError
+        except RuntimeError:
+            pass
+    assert stamp(Note) != notes_before
+    assert stamp(Article) == articles_before
+
+
+def test_many_to_many_moves_both_ends(article):
+    tag = Tag.objects.create(name="t")
+    articles_before, tags_before = stamp(Article), stamp(Tag)
+    article.tags.add(tag)
+    assert stamp(Article) != articles_before
+    assert stamp(Tag) != tags_before
+
+
+def test_ignored_tables_move_nothing(transactional_db):
+    with override_settings(CONDITIONAL_IGNORED_TABLES=["testapp_note"]):
+        before = stamp(Note)
+        Note.objects.create(text="n")
+        assert stamp(Note) == before
+
+
+def test_touch_a_model(transactional_db):
+    before = stamp(Note)
+    touch(Note)
+    assert stamp(Note) != before
+
+
+def test_touch_an_instance_moves_its_version(article):
+    before = stamp(Article)
+    touch(article)
+    article.refresh_from_db()
+    assert article.version == 2
+    assert stamp(Article) != before
+
+
+def test_touch_a_table_name_inside_a_transaction(transactional_db):
+    before = stamp(Note)
+    with transaction.atomic():
+        touch("testapp_note")
+        assert stamp(Note) == before
+    assert stamp(Note) != before
+
+
+def test_a_failing_stamp_store_is_logged_not_raised(article, caplog):
+    with (
+        override_settings(CONDITIONAL_STAMP_CACHE="missing"),
+        caplog.at_level(logging.ERROR, logger="django_conditional"),
+    ):
+        article.save()
+    assert article.version == 2
+    assert "Could not move the change stamps of testapp_article" in caplog.text
