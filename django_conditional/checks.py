@@ -12,7 +12,13 @@ from django.core.checks import CheckMessage, Error, Tags, Warning, register
 
 from django_conditional.conf import DEFAULTS, PREFIX
 
-__all__ = ["check_setting_types", "check_unknown_settings"]
+__all__ = ["check_caches", "check_setting_types", "check_unknown_settings"]
+
+# Caches that live in one process: stamps kept there are invisible to the others.
+_PER_PROCESS_CACHES = {
+    "django.core.cache.backends.locmem.LocMemCache",
+}
+_DUMMY_CACHE = "django.core.cache.backends.dummy.DummyCache"
 
 
 @register(Tags.compatibility)
@@ -35,19 +41,84 @@ def check_unknown_settings(
     return messages
 
 
+# (setting, accepted types, what to say was expected)
+_TYPES: list[tuple[str, tuple[type, ...], str]] = [
+    ("CONDITIONAL_DEBUG_HEADER", (bool,), "True or False"),
+    ("CONDITIONAL_CACHE", (str,), "a cache alias (str)"),
+    ("CONDITIONAL_CACHE_TIMEOUT", (int, type(None)), "a number of seconds (int) or None"),
+    ("CONDITIONAL_DEPLOY_VERSION", (str,), "a string"),
+    ("CONDITIONAL_IGNORED_TABLES", (list, tuple, set, frozenset), "a list of table names"),
+    ("CONDITIONAL_STAMP_CACHE", (str, type(None)), "a cache alias (str) or None"),
+]
+
+
 @register(Tags.compatibility)
 def check_setting_types(
     app_configs: Sequence[AppConfig] | None = None, **kwargs: Any
 ) -> list[CheckMessage]:
     """E001: a ``CONDITIONAL_*`` setting of the wrong type."""
     messages: list[CheckMessage] = []
-    value = getattr(settings, "CONDITIONAL_DEBUG_HEADER", False)
-    if not isinstance(value, bool):
+    for name, types, expected in _TYPES:
+        value = getattr(settings, name, DEFAULTS[name])
+        # bool is an int: a timeout of True is a mistake, not one second.
+        if not isinstance(value, types) or (isinstance(value, bool) and bool not in types):
+            messages.append(
+                Error(
+                    f"{name} is {value!r}; expected {expected}.",
+                    hint=f"Fix {name} in your settings, or remove it to use the default "
+                    f"({DEFAULTS[name]!r}).",
+                    id="django_conditional.E001",
+                )
+            )
+    return messages
+
+
+@register(Tags.caches)
+def check_caches(
+    app_configs: Sequence[AppConfig] | None = None, **kwargs: Any
+) -> list[CheckMessage]:
+    """E002/E003: cache aliases that do not exist; W002/W003: stamp caches that mislead."""
+    messages: list[CheckMessage] = []
+    caches = getattr(settings, "CACHES", {})
+    stamp_cache = getattr(settings, "CONDITIONAL_STAMP_CACHE", None)
+    validator_cache = getattr(settings, "CONDITIONAL_CACHE", DEFAULTS["CONDITIONAL_CACHE"])
+    if isinstance(stamp_cache, str) and stamp_cache not in caches:
         messages.append(
             Error(
-                f"CONDITIONAL_DEBUG_HEADER is {value!r}; expected True or False.",
-                hint="Set CONDITIONAL_DEBUG_HEADER = True to add an X-Conditional header.",
-                id="django_conditional.E001",
+                f"CONDITIONAL_STAMP_CACHE {stamp_cache!r} is not in CACHES.",
+                hint="Add it to CACHES, or remove the setting to keep stamps in the database.",
+                id="django_conditional.E002",
+            )
+        )
+    if isinstance(validator_cache, str) and validator_cache not in caches:
+        messages.append(
+            Error(
+                f"CONDITIONAL_CACHE {validator_cache!r} is not in CACHES.",
+                hint="Add it to CACHES or point CONDITIONAL_CACHE at an alias that exists.",
+                id="django_conditional.E003",
+            )
+        )
+    stamp_backend = caches.get(stamp_cache, {}).get("BACKEND") if stamp_cache else None
+    if stamp_backend in _PER_PROCESS_CACHES:
+        messages.append(
+            Warning(
+                f"CONDITIONAL_STAMP_CACHE {stamp_cache!r} is a per-process cache "
+                f"({stamp_backend}): a write in one process does not move the stamps "
+                "the others read, so they can answer 304 for changed pages.",
+                hint="Use a shared cache (Redis, Memcached, the database cache) for stamps, "
+                "or remove the setting to keep them in the database. Ignore this only "
+                "if the site runs in a single process.",
+                id="django_conditional.W002",
+            )
+        )
+    if stamp_backend == _DUMMY_CACHE:
+        messages.append(
+            Warning(
+                f"CONDITIONAL_STAMP_CACHE {stamp_cache!r} is a DummyCache: stamps are "
+                "never kept, so derived validators change on every request and no "
+                "revalidation is answered 304.",
+                hint="Use a real cache for stamps, or remove the setting.",
+                id="django_conditional.W003",
             )
         )
     return messages

@@ -10,7 +10,7 @@ collector's ``SET_NULL``, raw SQL through Django's cursor).
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import Any
 
 from django.core.exceptions import FieldDoesNotExist
 from django.db import models, transaction
@@ -74,7 +74,7 @@ class VersionedModel(models.Model):
         help_text="Incremented by the database on every write.",
     )
 
-    objects: ClassVar[Any] = VersionedManager()
+    objects = VersionedManager()
 
     class Meta:
         abstract = True
@@ -115,7 +115,7 @@ class TimestampedModel(models.Model):
         help_text="When the row was last written.",
     )
 
-    objects: ClassVar[Any] = VersionedManager()
+    objects = VersionedManager()
 
     class Meta:
         abstract = True

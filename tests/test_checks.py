@@ -6,7 +6,7 @@ import pytest
 from django.core.management import call_command
 from django.core.management.base import SystemCheckError
 
-from django_conditional.checks import check_setting_types, check_unknown_settings
+from django_conditional.checks import check_caches, check_setting_types, check_unknown_settings
 from django_conditional.conf import conf
 
 
@@ -40,3 +40,93 @@ def test_conf_reads_cached_settings_and_follows_changes(settings):
     assert conf.debug_header is False
     settings.CONDITIONAL_DEBUG_HEADER = True
     assert conf.debug_header is True
+
+
+@pytest.mark.parametrize(
+    ("setting", "value"),
+    [
+        pytest.param("CONDITIONAL_CACHE", 3, id="cache"),
+        pytest.param("CONDITIONAL_CACHE_TIMEOUT", "60", id="timeout-str"),
+        pytest.param("CONDITIONAL_CACHE_TIMEOUT", True, id="timeout-bool"),
+        pytest.param("CONDITIONAL_DEPLOY_VERSION", 2, id="deploy-version"),
+        pytest.param("CONDITIONAL_IGNORED_TABLES", "django_session", id="ignored-tables-str"),
+        pytest.param("CONDITIONAL_STAMP_CACHE", ["redis"], id="stamp-cache"),
+    ],
+)
+def test_e001_every_setting_type(settings, setting, value):
+    setattr(settings, setting, value)
+    [message] = check_setting_types()
+    assert message.id == "django_conditional.E001"
+    assert message.msg.startswith(f"{setting} is {value!r}; expected")
+
+
+def test_e002_stamp_cache_not_in_caches(settings):
+    settings.CONDITIONAL_STAMP_CACHE = "stamps"
+    messages = check_caches()
+    assert [m.id for m in messages] == ["django_conditional.E002"]
+    assert messages[0].msg == "CONDITIONAL_STAMP_CACHE 'stamps' is not in CACHES."
+
+
+def test_e003_validator_cache_not_in_caches(settings):
+    settings.CONDITIONAL_CACHE = "validators"
+    assert [m.id for m in check_caches()] == ["django_conditional.E003"]
+
+
+def test_w002_stamps_in_a_per_process_cache(settings):
+    settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+    settings.CONDITIONAL_STAMP_CACHE = "default"
+    [message] = check_caches()
+    assert message.id == "django_conditional.W002"
+    assert "per-process" in message.msg
+
+
+def test_w003_stamps_in_a_dummy_cache(settings):
+    settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.dummy.DummyCache"}}
+    settings.CONDITIONAL_STAMP_CACHE = "default"
+    assert [m.id for m in check_caches()] == ["django_conditional.W003"]
+
+
+def test_shared_stamp_cache_is_fine(settings):
+    settings.CACHES = {
+        "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
+        "stamps": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": "redis://x",
+        },
+    }
+    settings.CONDITIONAL_STAMP_CACHE = "stamps"
+    assert check_caches() == []
+
+
+@pytest.mark.django_db(transaction=True)
+def test_conditional_touch_command():
+    from io import StringIO
+
+    from django_conditional.stamps import read_stamps
+
+    before = read_stamps("default", ["testapp_note", "testapp_article"])
+    out = StringIO()
+    call_command("conditional_touch", "testapp.Note", stdout=out)
+    after = read_stamps("default", ["testapp_note", "testapp_article"])
+    assert after[0] != before[0]
+    assert after[1] == before[1]
+    assert "Moved the stamps of 1 table(s)" in out.getvalue()
+    call_command("conditional_touch", "testapp", stdout=out)
+    call_command("conditional_touch", "--all", stdout=out)
+    assert read_stamps("default", ["testapp_article"])[0] != before[1]
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        pytest.param((), id="nothing"),
+        pytest.param(("nope",), id="unknown-app"),
+        pytest.param(("testapp.Nope",), id="unknown-model"),
+        pytest.param(("--all", "testapp"), id="both"),
+    ],
+)
+def test_conditional_touch_errors(args):
+    from django.core.management import CommandError
+
+    with pytest.raises(CommandError):
+        call_command("conditional_touch", *args)
