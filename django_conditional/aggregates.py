@@ -1,7 +1,7 @@
 """A database aggregate that fingerprints a set of rows in one query.
 
-``RowHashSum`` sums a 64-bit hash of each row's key text (primary key,
-version, modification time) over the rows a queryset selects. Any insert,
+``RowHashSum`` sums a 64-bit hash of each row's key text (primary key and
+version) over the rows a queryset selects. Any insert,
 delete or version change among them changes the sum, except with
 probability about 2**-64; the order of rows does not matter, which is what
 an unsliced set needs. Computed by the database (PostgreSQL, MariaDB/MySQL)

@@ -18,16 +18,23 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.core.cache import caches
+from django.core.exceptions import FieldDoesNotExist
 from django.core.paginator import Page
 from django.db import connections
 from django.db.models import Count, Max, Model, QuerySet
+from django.db.models.constants import LOOKUP_SEP
 from django.http import Http404
 
 from django_conditional.aggregates import RowHashSum, row_key_text
 from django_conditional.conf import conf
 from django_conditional.http import EntityTag
 from django_conditional.stamps import read_stamps
-from django_conditional.tables import model_tables, models_by_table, tables_for_models
+from django_conditional.tables import (
+    deletion_stamp,
+    model_tables,
+    models_by_table,
+    tables_for_models,
+)
 from django_conditional.validators import Validator, keyed_tag, to_utc
 
 __all__ = [
@@ -114,6 +121,8 @@ def derive(derivation: Derivation, *, cache_key: Sequence[str] | None = None) ->
     exact_tables: tuple[str, ...] = ()
     if queryset is not None:
         exact_tables = tables_for_models([queryset.model, *_joined_models(queryset)])
+        if is_versioned(queryset.model):
+            exact_tables += tuple(deletion_stamp(t) for t in model_tables(queryset.model))
     depends_tables = tables_for_models(derivation.depends_on)
     tables = tuple(sorted({*exact_tables, *depends_tables}))
     stamps = read_stamps(alias, tables)
@@ -140,7 +149,9 @@ def _compute(
     if queryset is not None:
         model = queryset.model
         stamped.update(tables_for_models(_joined_models(queryset)))
-        if not is_versioned(model):
+        if is_versioned(model):
+            stamped.update(deletion_stamp(table) for table in model_tables(model))
+        else:
             stamped.update(model_tables(model))
         if derivation.single:
             obj = _fetch_one(queryset)
@@ -187,17 +198,14 @@ def _fingerprint_rows(rows: list[Model], parts: list[object]) -> dt.datetime | N
 
 
 def _row_key(row: Model) -> tuple[object, ...]:
-    """What identifies one row's current state: primary key, version, modification time.
+    """What identifies one row's current state: its primary key and version.
 
-    The modification time guards against a primary key used again after a
-    delete (a version starts at 1 again).
+    A primary key used again after a delete starts again at version 1; the
+    table's deletion stamp, also in the tag, tells those apart.
     """
-    key: list[object] = [row.pk]
     if is_versioned(type(row)):
-        key.append(row.version)  # type: ignore[attr-defined]
-    if _has_modified(type(row)):
-        key.append(row.modified.isoformat())  # type: ignore[attr-defined]
-    return tuple(key)
+        return (row.pk, row.version)  # type: ignore[attr-defined]
+    return (row.pk,)
 
 
 def _fetch_one(queryset: QuerySet[Any]) -> Model:
@@ -210,10 +218,9 @@ def _fetch_one(queryset: QuerySet[Any]) -> Model:
 def _aggregate(queryset: QuerySet[Any]) -> tuple[tuple[object, ...], dt.datetime | None]:
     """Count, row-hash sum and newest modification time of an unsliced queryset: one query."""
     model = queryset.model
-    key_fields = ["pk", "version", *(["modified"] if _has_modified(model) else [])]
     aggregates: dict[str, Any] = {
         "count": Count("pk"),
-        "fingerprint": RowHashSum(row_key_text(*key_fields)),
+        "fingerprint": RowHashSum(row_key_text("pk", "version")),
     }
     if _has_modified(model):
         aggregates["newest"] = Max("modified")
@@ -224,16 +231,71 @@ def _aggregate(queryset: QuerySet[Any]) -> tuple[tuple[object, ...], dt.datetime
 
 
 def _joined_models(queryset: QuerySet[Any]) -> list[type[Model]]:
-    """Models whose tables the query joins (filters across relations, ``select_related``)."""
+    """Models besides its own whose rows the queryset reads or brings along.
+
+    Joins made by filters across relations, ``select_related`` and
+    ``prefetch_related`` (many-to-many through models included): what they
+    bring along shows on the page as surely as the queryset's own rows.
+    """
     query = queryset.query
-    base_table = query.get_meta().db_table
+    base_model = queryset.model
+    found: dict[type[Model], None] = {}
+    select_related = query.select_related
+    if select_related is True:
+        # select_related() with no fields: only compiling tells which joins it makes.
+        query = query.clone()
+        query.get_compiler(queryset.db).as_sql()
+    elif isinstance(select_related, dict):
+        _walk_select_related(base_model, select_related, found)
     by_table = models_by_table()
-    models: dict[type[Model], None] = {}
+    base_table = base_model._meta.db_table
     for join in query.alias_map.values():
         table = getattr(join, "table_name", None)
         if table and table != base_table and table in by_table:
-            models[by_table[table]] = None
-    return list(models)
+            found[by_table[table]] = None
+    for lookup in queryset._prefetch_related_lookups:  # type: ignore[attr-defined]
+        path = getattr(lookup, "prefetch_through", lookup)
+        _walk_path(base_model, str(path).split(LOOKUP_SEP), found)
+        inner = getattr(lookup, "queryset", None)
+        if inner is not None:
+            found[inner.model] = None
+            found.update(dict.fromkeys(_joined_models(inner)))
+    found.pop(base_model, None)
+    return list(found)
+
+
+def _walk_select_related(
+    model: type[Model], fields: dict[str, Any], found: dict[type[Model], None]
+) -> None:
+    for name, nested in fields.items():
+        related = _related_model(model, name, found)
+        if related is not None and nested:
+            _walk_select_related(related, nested, found)
+
+
+def _walk_path(model: type[Model] | None, parts: list[str], found: dict[type[Model], None]) -> None:
+    for part in parts:
+        if model is None:
+            return
+        model = _related_model(model, part, found)
+
+
+def _related_model(
+    model: type[Model], name: str, found: dict[type[Model], None]
+) -> type[Model] | None:
+    """The model across relation ``name`` (recorded in ``found``, with any through model)."""
+    try:
+        field: Any = model._meta.get_field(name)
+    except FieldDoesNotExist:
+        return None  # a prefetch to a GenericForeignKey or a property: not a table we know
+    related: Any = getattr(field, "related_model", None)
+    if related is None or isinstance(related, str):
+        return None
+    found[related] = None
+    through = getattr(getattr(field, "remote_field", None), "through", None)
+    if through is not None and not isinstance(through, str):
+        found[through] = None
+    return related  # type: ignore[no-any-return]
 
 
 # --- The validator cache ----------------------------------------------------------

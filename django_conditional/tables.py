@@ -16,6 +16,7 @@ from django.db import models
 __all__ = [
     "TableInfo",
     "clear_registry",
+    "deletion_stamp",
     "model_tables",
     "models_by_table",
     "table_info",
@@ -34,6 +35,19 @@ class TableInfo:
     # Columns the tracking maintains on every UPDATE of this table.
     version_column: str | None = None
     modified_column: str | None = None
+
+
+def deletion_stamp(table: str) -> str:
+    """The name of a table's second stamp, moved only by DELETE, TRUNCATE and REPLACE.
+
+    A versioned row is identified by its primary key and version, and a
+    primary key used again after a delete (slugs, codes, UUIDs the
+    application chooses) starts again at version 1. Validators that
+    fingerprint versioned rows one by one therefore also include this stamp,
+    which moves on every delete: rarer than updates, so a write that only
+    updates or inserts rows off the page still keeps its 304.
+    """
+    return f"{table}#deleted"
 
 
 def model_tables(model: type[models.Model]) -> tuple[str, ...]:

@@ -35,7 +35,7 @@ from django.utils import timezone
 
 from django_conditional.conf import conf
 from django_conditional.stamps import get_stamp_store
-from django_conditional.tables import model_tables, table_info
+from django_conditional.tables import deletion_stamp, model_tables, table_info
 
 __all__ = ["install", "touch", "written_tables"]
 
@@ -223,13 +223,20 @@ def move_stamps(alias: str, tables: Iterable[str]) -> None:
         )
 
 
-def note_write(connection: BaseDatabaseWrapper, tables: Iterable[str]) -> None:
-    """Record a write to ``tables``; their stamps move when it is committed."""
+def note_write(
+    connection: BaseDatabaseWrapper, tables: Iterable[str], *, deletes: bool = False
+) -> None:
+    """Record a write to ``tables``; their stamps move when it is committed.
+
+    ``deletes`` also moves the tables' deletion stamps (see ``tables``).
+    """
     ignored = conf.ignored_tables
     moved: set[str] = set()
     for table in tables:
         if table not in ignored:
             moved |= table_info(table).moves
+            if deletes:
+                moved.add(deletion_stamp(table))
     moved -= ignored
     if not moved:
         return
@@ -313,7 +320,7 @@ def _track_writes(
         # and the stamps must move after that commit: read them now and hand
         # them to the caller from memory.
         _prefetch_rows(context["cursor"])
-    note_write(connection, write.tables)
+    note_write(connection, write.tables, deletes=write.verb in {"DELETE", "TRUNCATE", "REPLACE"})
     return result
 
 
@@ -448,4 +455,4 @@ def touch(*targets: type[Model] | Model | str, using: str | None = None) -> None
             tables = model_tables(target)
         tables_by_alias.setdefault(alias or "default", set()).update(tables)
     for alias, tables_ in tables_by_alias.items():
-        note_write(connections[alias], tables_)
+        note_write(connections[alias], tables_, deletes=True)

@@ -1,0 +1,572 @@
+"""Opt-in database triggers that move change stamps for writes Django never sees.
+
+Builds the SQL for PostgreSQL, MariaDB/MySQL and SQLite, runs it, and reads
+the catalogs to say which tables have the triggers. Tracking layer: imports the
+ORM and ``tables``, never the integration layer.
+
+A write from another service, ``psql`` or a cron job bypasses the execute
+wrapper in ``tracking``, so without a trigger its table's stamp would not move
+and a page built from the old rows could still be answered 304. Each trigger
+upserts a fresh random token into ``django_conditional_changestamp`` (the
+database stamp store) inside the writing transaction: the stamp moves exactly
+when the rows do, and a rolled-back write moves nothing. A trigger on a
+many-to-many through table also moves the stamps of the tables at both ends,
+as ``tables.table_info`` says and ``tracking`` does for the ORM's writes.
+
+Costs, per backend:
+
+- PostgreSQL: one statement-level trigger per table (INSERT, UPDATE, DELETE
+  and TRUNCATE) calling one shared function, so a bulk write moves each
+  stamp once, whatever the number of rows.
+- MariaDB/MySQL and SQLite have no statement-level triggers: three row-level
+  triggers per table, so a statement writing N rows upserts N times.
+
+Everywhere the upsert locks the table's stamp row until the writing
+transaction ends, so concurrent transactions writing the same table queue on
+it, and two that write two tables in opposite orders can deadlock.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
+from contextlib import AbstractContextManager, nullcontext
+from typing import Any
+
+from django.core.exceptions import ImproperlyConfigured
+from django.db import models, transaction
+from django.db.backends.base.base import BaseDatabaseWrapper
+
+from django_conditional.tables import model_tables, table_info
+
+__all__ = [
+    "FUNCTION_NAME",
+    "STAMP_TABLE",
+    "SUPPORTED_VENDORS",
+    "TRIGGER_PREFIX",
+    "install",
+    "install_sql",
+    "install_statements",
+    "installed_tables",
+    "moved_stamps",
+    "tables_for_models",
+    "trigger_names",
+    "triggers_by_table",
+    "uninstall",
+    "uninstall_all",
+    "uninstall_statements",
+]
+
+QuoteName = Callable[[str], str]
+
+# The ChangeStamp model's table. A literal rather than ChangeStamp._meta.db_table
+# so that building SQL never needs the app registry; a test keeps them equal.
+STAMP_TABLE = "django_conditional_changestamp"
+
+# Every trigger name starts with this, so the catalog queries can tell ours apart.
+TRIGGER_PREFIX = "dcond_"
+
+# PostgreSQL's shared trigger function.
+FUNCTION_NAME = "django_conditional_move_stamp"
+
+SUPPORTED_VENDORS = ("postgresql", "mysql", "sqlite")
+
+# PostgreSQL truncates identifiers to 63 bytes (NAMEDATALEN - 1), MySQL refuses
+# more than 64 characters; names are ASCII, so 63 suits all three.
+MAX_NAME_LENGTH = 63
+
+# One statement-level trigger covers all four events on PostgreSQL; the others
+# need a row-level trigger per event.
+_EVENTS: dict[str, tuple[str, ...]] = {
+    "postgresql": ("write",),
+    "mysql": ("insert", "update", "delete"),
+    "sqlite": ("insert", "update", "delete"),
+}
+
+_MAX_TOKEN = 2**63 - 1
+
+# A fresh random token in [0, 2**63), the range of stamps.new_token(). PostgreSQL:
+# bytes 8-15 of a version 4 UUID (62 random bits, from the server's strong random
+# source); random() would give only 52. MySQL: RAND() alone has about 30 bits, so
+# a hash of UUID() (unique per call) and RAND() gives the 63; RANDOM_BYTES() would
+# be simpler but MariaDB only has it from 10.10. SQLite: random() is 64 bits.
+_TOKEN_SQL: dict[str, str] = {
+    "postgresql": (
+        "('x' || encode(substring(uuid_send(gen_random_uuid()) from 9 for 8), 'hex'))"
+        f"::bit(64)::bigint & {_MAX_TOKEN}"
+    ),
+    "mysql": (
+        "CAST(CONV(LEFT(SHA2(CONCAT(UUID(), RAND()), 256), 16), 16, 10) AS UNSIGNED)"
+        f" & {_MAX_TOKEN}"
+    ),
+    "sqlite": f"random() & {_MAX_TOKEN}",
+}
+
+# (table, trigger name) for every trigger in the connection's current database.
+_CATALOG_SQL: dict[str, str] = {
+    # pg_table_is_visible: only tables the search path finds, as Django does.
+    "postgresql": (
+        "SELECT c.relname, t.tgname FROM pg_catalog.pg_trigger t "
+        "JOIN pg_catalog.pg_class c ON c.oid = t.tgrelid "
+        "WHERE NOT t.tgisinternal AND pg_catalog.pg_table_is_visible(c.oid)"
+    ),
+    "mysql": (
+        "SELECT EVENT_OBJECT_TABLE, TRIGGER_NAME FROM information_schema.TRIGGERS "
+        "WHERE TRIGGER_SCHEMA = DATABASE()"
+    ),
+    "sqlite": "SELECT tbl_name, name FROM sqlite_master WHERE type = 'trigger'",
+}
+
+
+# --- Names ------------------------------------------------------------------------
+
+
+def trigger_names(vendor: str, table: str) -> tuple[str, ...]:
+    """The names of ``table``'s triggers on ``vendor``: one per event, or one on PostgreSQL.
+
+    ``dcond_<8 hex digits of the name's SHA-1>_<event>_<table>``, the table part
+    lowercased, reduced to letters, digits and underscores, and cut to keep the
+    whole within 63 characters. Deterministic, so uninstalling needs no state;
+    the hash keeps names of different tables apart even when the readable part
+    is cut or folded (MySQL and SQLite scope trigger names to the whole
+    database, not to a table).
+    """
+    return tuple(_trigger_name(table, event) for event in _EVENTS[_check_vendor(vendor)])
+
+
+def _trigger_name(table: str, event: str) -> str:
+    digest = hashlib.sha1(table.encode(), usedforsecurity=False).hexdigest()[:8]
+    name = f"{TRIGGER_PREFIX}{digest}_{event}"
+    readable = re.sub(r"[^a-z0-9]+", "_", table.lower()).strip("_")
+    room = MAX_NAME_LENGTH - len(name) - 1
+    readable = readable[:room].rstrip("_")
+    return f"{name}_{readable}" if readable else name
+
+
+# --- Building the SQL -------------------------------------------------------------
+
+
+def install_statements(
+    vendor: str,
+    tables: Iterable[str],
+    quote_name: QuoteName,
+    *,
+    moves: Mapping[str, Collection[str]] | None = None,
+    schema: str | None = None,
+) -> list[str]:
+    """The SQL that installs (or replaces) the triggers on ``tables``, in order.
+
+    ``quote_name`` is the backend's ``connection.ops.quote_name``. ``moves``
+    maps a table to the stamps a write to it moves (besides its own), such as
+    a through table's two ends; ``schema`` is where the stamp table lives on
+    PostgreSQL (see ``install``, which finds both). Running the result again
+    replaces the triggers, so installing twice is harmless.
+
+    Raises ``ImproperlyConfigured`` for a database other than PostgreSQL,
+    MariaDB/MySQL and SQLite, and ``ValueError`` for the stamp table itself.
+    """
+    vendor = _check_vendor(vendor)
+    tables = _check_tables(vendor, tables)
+    if not tables:
+        return []
+    moved = {table: _moved(table, moves) for table in tables}
+    if vendor == "postgresql":
+        return _postgresql_install(tables, moved, quote_name, schema)
+    return _row_trigger_install(vendor, tables, moved, quote_name)
+
+
+def uninstall_statements(
+    vendor: str,
+    tables: Iterable[str],
+    quote_name: QuoteName,
+    *,
+    schema: str | None = None,
+) -> list[str]:
+    """The SQL that drops the triggers on ``tables``; those not there are skipped.
+
+    On PostgreSQL it also drops the shared function once no trigger uses it
+    any more, so uninstalling every table leaves nothing behind.
+    """
+    vendor = _check_vendor(vendor)
+    tables = _check_tables(vendor, tables)
+    pairs = [(table, name) for table in tables for name in trigger_names(vendor, table)]
+    return _drop_statements(vendor, pairs, quote_name, schema)
+
+
+def _drop_statements(
+    vendor: str,
+    pairs: Iterable[tuple[str, str]],
+    quote_name: QuoteName,
+    schema: str | None,
+) -> list[str]:
+    """Drop each (table, trigger name); PostgreSQL scopes trigger names to a table."""
+    if vendor != "postgresql":
+        return [f"DROP TRIGGER IF EXISTS {quote_name(name)}" for _, name in pairs]
+    statements = [
+        f"DROP TRIGGER IF EXISTS {quote_name(name)} ON {quote_name(table)}" for table, name in pairs
+    ]
+    function = _qualified(FUNCTION_NAME, quote_name, schema)
+    signature = _postgresql_literal(f"{function}()")
+    statements.append(
+        "DO $$\nBEGIN\n"
+        f"    IF to_regprocedure({signature}) IS NOT NULL AND NOT EXISTS (\n"
+        "        SELECT 1 FROM pg_catalog.pg_trigger\n"
+        f"        WHERE tgfoid = to_regprocedure({signature})\n"
+        "    ) THEN\n"
+        f"        DROP FUNCTION {function}();\n"
+        "    END IF;\n"
+        "END\n$$"
+    )
+    return statements
+
+
+def _postgresql_install(
+    tables: list[str],
+    moved: dict[str, list[str]],
+    quote_name: QuoteName,
+    schema: str | None,
+) -> list[str]:
+    stamp_table = _qualified(STAMP_TABLE, quote_name, schema)
+    function = _qualified(FUNCTION_NAME, quote_name, schema)
+    # SECURITY DEFINER: the function runs as its owner (the role that installed
+    # it), so other services need no privilege on the stamp table, as with
+    # MySQL's DEFINER. A definer function must pin its search path: with the
+    # schema known, pg_temp goes last so that no session's temporary table can
+    # stand in for the stamp table; without it, the installing session's path.
+    setting = "SET search_path = pg_catalog, pg_temp" if schema else "SET search_path FROM CURRENT"
+    column, token = quote_name("table"), quote_name("token")
+    # TG_ARGV carries the other tables a write moves (a through table's ends);
+    # DISTINCT because ON CONFLICT DO UPDATE may not touch a row twice, ORDER BY
+    # so that concurrent writers lock stamp rows in the same order.
+    function_sql = (
+        f"CREATE OR REPLACE FUNCTION {function}() RETURNS trigger\n"
+        f"LANGUAGE plpgsql SECURITY DEFINER {setting} AS $$\n"
+        "BEGIN\n"
+        f"    INSERT INTO {stamp_table} ({column}, {token})\n"
+        f"    SELECT moved.name, {_TOKEN_SQL['postgresql']}\n"
+        "    FROM (\n"
+        "        SELECT DISTINCT unnest(array_append(TG_ARGV, TG_TABLE_NAME::text)) AS name\n"
+        "    ) AS moved\n"
+        "    ORDER BY moved.name\n"
+        f"    ON CONFLICT ({column}) DO UPDATE SET {token} = EXCLUDED.{token};\n"
+        "    RETURN NULL;\n"
+        "END\n"
+        "$$"
+    )
+    statements = [function_sql]
+    for table in tables:
+        (name,) = trigger_names("postgresql", table)
+        arguments = ", ".join(
+            _postgresql_literal(other) for other in moved[table] if other != table
+        )
+        # CREATE OR REPLACE TRIGGER (PostgreSQL 14, Django 5.2's minimum) takes
+        # a weaker lock than DROP TRIGGER and leaves no moment without it.
+        statements.append(
+            f"CREATE OR REPLACE TRIGGER {quote_name(name)}\n"
+            f"AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON {quote_name(table)}\n"
+            f"FOR EACH STATEMENT EXECUTE FUNCTION {function}({arguments})"
+        )
+    return statements
+
+
+def _row_trigger_install(
+    vendor: str,
+    tables: list[str],
+    moved: dict[str, list[str]],
+    quote_name: QuoteName,
+) -> list[str]:
+    column, token = quote_name("table"), quote_name("token")
+    random_token = _TOKEN_SQL[vendor]
+    if vendor == "mysql":
+        # The update draws a new token rather than reading VALUES(token), which
+        # MySQL 8.0.20 deprecated and MariaDB has no alias syntax to replace.
+        on_conflict = f"ON DUPLICATE KEY UPDATE {token} = {random_token}"
+        literal = _mysql_literal
+    else:
+        on_conflict = f"ON CONFLICT ({column}) DO UPDATE SET {token} = excluded.{token}"
+        literal = _sqlite_literal
+    statements: list[str] = []
+    for table in tables:
+        # Rows in table order, so that concurrent writers lock stamp rows in the same order.
+        rows = ", ".join(f"({literal(name)}, {random_token})" for name in moved[table])
+        upsert = (
+            f"INSERT INTO {quote_name(STAMP_TABLE)} ({column}, {token}) VALUES {rows} {on_conflict}"
+        )
+        # A MySQL trigger body of one statement needs no BEGIN ... END, and so
+        # no DELIMITER change in the mysql client; SQLite requires the block.
+        body = upsert if vendor == "mysql" else f"BEGIN {upsert}; END"
+        for event, name in zip(_EVENTS[vendor], trigger_names(vendor, table), strict=True):
+            statements.append(f"DROP TRIGGER IF EXISTS {quote_name(name)}")
+            statements.append(
+                f"CREATE TRIGGER {quote_name(name)} AFTER {event.upper()} ON {quote_name(table)} "
+                f"FOR EACH ROW {body}"
+            )
+    return statements
+
+
+def _check_vendor(vendor: str) -> str:
+    if vendor not in SUPPORTED_VENDORS:
+        raise ImproperlyConfigured(
+            f"Change stamp triggers are not available for the database vendor {vendor!r}; "
+            f"expected one of {', '.join(map(repr, SUPPORTED_VENDORS))}. Writes that bypass "
+            "Django must call django_conditional.tracking.touch() instead."
+        )
+    return vendor
+
+
+def _check_tables(vendor: str, tables: Iterable[str]) -> list[str]:
+    """Deduplicated tables, in order; refuses the stamp table and colliding names."""
+    unique = list(dict.fromkeys(tables))
+    if STAMP_TABLE in unique:
+        raise ValueError(
+            f"No trigger may be installed on the stamp table {STAMP_TABLE!r}: "
+            "it would fire on its own writes."
+        )
+    owners: dict[str, str] = {}
+    for table in unique:
+        if vendor == "mysql" and "\\" in table:
+            # A backslash means different things with and without NO_BACKSLASH_ESCAPES.
+            raise ValueError(f"Table {table!r}: a name with a backslash is not supported on MySQL.")
+        for name in trigger_names(vendor, table):
+            other = owners.setdefault(name, table)
+            if other != table:  # a 32-bit hash collision and the same readable part
+                raise ValueError(
+                    f"Tables {other!r} and {table!r} would share the trigger name {name!r}."
+                )
+    return unique
+
+
+def _moved(table: str, moves: Mapping[str, Collection[str]] | None) -> list[str]:
+    others = set(moves.get(table, ())) if moves is not None else set()
+    return sorted((others | {table}) - {STAMP_TABLE})
+
+
+def _qualified(name: str, quote_name: QuoteName, schema: str | None) -> str:
+    return f"{quote_name(schema)}.{quote_name(name)}" if schema else quote_name(name)
+
+
+def _postgresql_literal(value: str) -> str:
+    # E'...' reads backslashes the same whatever standard_conforming_strings says.
+    escaped = value.replace("'", "''")
+    if "\\" in value:
+        return "E'" + escaped.replace("\\", "\\\\") + "'"
+    return f"'{escaped}'"
+
+
+def _mysql_literal(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+def _sqlite_literal(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+# --- Running it -------------------------------------------------------------------
+
+
+def install(
+    connection: BaseDatabaseWrapper,
+    tables: Iterable[str],
+    *,
+    moves: Mapping[str, Collection[str]] | None = None,
+) -> list[str]:
+    """Install (or replace) the triggers on ``tables`` in ``connection``'s database.
+
+    ``moves`` defaults to what ``tables.table_info`` says for the current
+    models, the same stamps ``tracking`` moves for the ORM's writes; the
+    migration operation passes its own, from the historical models. Returns
+    the statements run. Atomic where the database can roll back DDL
+    (PostgreSQL, SQLite); on MySQL each statement commits on its own.
+
+    Raises ``ImproperlyConfigured`` when the stamp table is missing: a trigger
+    writing to a table that does not exist would make every write fail.
+    """
+    statements = _install_sql(connection, tables, moves, required=True)
+    _execute(connection, statements)
+    return statements
+
+
+def install_sql(
+    connection: BaseDatabaseWrapper,
+    tables: Iterable[str],
+    *,
+    moves: Mapping[str, Collection[str]] | None = None,
+) -> list[str]:
+    """The statements ``install`` would run, for review or for a DBA to run by hand.
+
+    Unlike ``install`` it works before the stamp table exists (on
+    PostgreSQL the names are then left to the search path).
+    """
+    return _install_sql(connection, tables, moves, required=False)
+
+
+def _install_sql(
+    connection: BaseDatabaseWrapper,
+    tables: Iterable[str],
+    moves: Mapping[str, Collection[str]] | None,
+    *,
+    required: bool,
+) -> list[str]:
+    vendor = _check_vendor(connection.vendor)
+    tables = list(tables)
+    if not tables:
+        return []
+    if moves is None:
+        moves = {table: table_info(table).moves for table in tables}
+    schema = _stamp_table_schema(connection, required=required)
+    return install_statements(vendor, tables, connection.ops.quote_name, moves=moves, schema=schema)
+
+
+def uninstall(connection: BaseDatabaseWrapper, tables: Iterable[str]) -> list[str]:
+    """Drop the triggers on ``tables``, skipping those not installed; returns the statements.
+
+    Also drops any other trigger of ours the catalog shows on these tables,
+    such as one named for the table's name before a rename.
+    """
+    vendor = _check_vendor(connection.vendor)
+    tables = _check_tables(vendor, tables)
+    found = triggers_by_table(connection)
+    pairs = {(table, name) for table in tables for name in trigger_names(vendor, table)}
+    pairs |= {(table, name) for table in tables for name in found.get(table, ())}
+    return _drop(connection, sorted(pairs))
+
+
+def uninstall_all(connection: BaseDatabaseWrapper) -> list[str]:
+    """Drop every trigger of ours in ``connection``'s database, whatever table it is on.
+
+    For a clean slate: it also finds triggers left on renamed tables and on
+    tables no model names any more. Returns the statements run.
+    """
+    _check_vendor(connection.vendor)
+    found = triggers_by_table(connection)
+    return _drop(connection, sorted((t, name) for t, names in found.items() for name in names))
+
+
+def _drop(connection: BaseDatabaseWrapper, pairs: list[tuple[str, str]]) -> list[str]:
+    schema = _stamp_table_schema(connection, required=False)
+    statements = _drop_statements(connection.vendor, pairs, connection.ops.quote_name, schema)
+    _execute(connection, statements)
+    return statements
+
+
+def installed_tables(connection: BaseDatabaseWrapper) -> set[str]:
+    """The tables of ``connection``'s database that have all of their triggers.
+
+    Read from the catalog (``pg_trigger``, ``information_schema.TRIGGERS``,
+    ``sqlite_master``), so it also sees triggers installed by a migration, by
+    another process or from ``manage.py conditional_triggers sql`` output.
+    A table missing one of its row-level triggers, or carrying triggers named
+    for another table (renamed since), is not counted.
+    """
+    vendor = _check_vendor(connection.vendor)
+    return {
+        table
+        for table, names in triggers_by_table(connection).items()
+        if set(trigger_names(vendor, table)) <= names
+    }
+
+
+def triggers_by_table(connection: BaseDatabaseWrapper) -> dict[str, set[str]]:
+    """Every trigger of ours (named ``dcond_...``) in the catalog, by the table it is on."""
+    vendor = _check_vendor(connection.vendor)
+    with connection.cursor() as cursor:
+        cursor.execute(_CATALOG_SQL[vendor])
+        rows = cursor.fetchall()
+    found: dict[str, set[str]] = {}
+    for table, name in rows:
+        if name.startswith(TRIGGER_PREFIX):
+            found.setdefault(table, set()).add(name)
+    return found
+
+
+def _stamp_table_schema(connection: BaseDatabaseWrapper, *, required: bool) -> str | None:
+    """PostgreSQL: the stamp table's schema; elsewhere ``None``. Checks the table exists."""
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute(
+                "SELECT n.nspname FROM pg_catalog.pg_class c "
+                "JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace "
+                "WHERE c.oid = to_regclass(%s)",
+                [connection.ops.quote_name(STAMP_TABLE)],
+            )
+            row = cursor.fetchone()
+            exists, schema = row is not None, (str(row[0]) if row else None)
+        else:
+            exists = STAMP_TABLE in connection.introspection.table_names(cursor)
+            schema = None
+    if required and not exists:
+        raise ImproperlyConfigured(
+            f"The stamp table {STAMP_TABLE!r} does not exist in database "
+            f"{connection.alias!r}; run 'manage.py migrate django_conditional' first "
+            "(a trigger writing to a missing table would make every write fail)."
+        )
+    return schema
+
+
+def _execute(connection: BaseDatabaseWrapper, statements: Sequence[str]) -> None:
+    # No parameters, so that drivers leave any "%" in a table name alone.
+    atomic: AbstractContextManager[Any] = (
+        transaction.atomic(using=connection.alias)
+        if connection.features.can_rollback_ddl
+        else nullcontext()
+    )
+    with atomic, connection.cursor() as cursor:
+        for statement in statements:
+            cursor.execute(statement)
+
+
+# --- From models to tables --------------------------------------------------------
+
+
+def tables_for_models(models_: Iterable[type[models.Model]]) -> list[str]:
+    """Every table whose writes change what these models show, each once, in order.
+
+    For each model: its own table (a proxy's concrete model's), the tables of
+    its concrete multi-table parents, where its inherited fields live, and the
+    through table of each many-to-many relation it takes part in, declared on
+    it or pointing at it, auto-created or not: ``tracking`` moves both ends'
+    stamps on a through table write, so either end's views depend on it.
+    Unmanaged models are included (a table another service owns is what
+    triggers are for); the stamp table never is.
+
+    Unlike ``tables.tables_for_models`` (the tables a view reads the stamps
+    of), this lists where the triggers must go.
+    """
+    tables: dict[str, None] = {}
+    for model in models_:
+        tables.update(dict.fromkeys(model_tables(model)))
+        for field in _many_to_many_fields(model):
+            tables[_through(field)._meta.db_table] = None
+    tables.pop(STAMP_TABLE, None)
+    return list(tables)
+
+
+def moved_stamps(models_: Iterable[type[models.Model]]) -> dict[str, frozenset[str]]:
+    """For each of ``tables_for_models(models_)``, the stamps a write to it moves.
+
+    A table moves its own stamp; a through table also moves the tables of
+    both its ends, by the same rule as ``tables.table_info``. Computed from
+    the model classes given, so that a migration can pass historical models.
+    """
+    models_ = list(models_)
+    moves: dict[str, set[str]] = {table: {table} for table in tables_for_models(models_)}
+    for model in models_:
+        for field in _many_to_many_fields(model):
+            through = _through(field)._meta.db_table
+            if through in moves:
+                moves[through] |= {field.model._meta.db_table, field.related_model._meta.db_table}
+    return {table: frozenset(moved - {STAMP_TABLE}) for table, moved in moves.items()}
+
+
+def _many_to_many_fields(model: type[models.Model]) -> list[Any]:
+    """The forward many-to-many fields of both ends' relations, inherited ones included."""
+    opts = (model._meta.concrete_model or model)._meta
+    fields: list[Any] = list(opts.many_to_many)
+    fields.extend(rel.field for rel in opts.related_objects if rel.many_to_many)
+    return fields
+
+
+def _through(field: Any) -> type[models.Model]:
+    through: type[models.Model] = field.remote_field.through
+    return through
