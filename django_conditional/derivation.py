@@ -118,41 +118,59 @@ def derive(derivation: Derivation, *, cache_key: Sequence[str] | None = None) ->
             return hit
     queryset = derivation.queryset() if derivation.queryset is not None else None
     alias = derivation.using or (queryset.db if queryset is not None else "default")
-    exact_tables: tuple[str, ...] = ()
-    if queryset is not None:
-        exact_tables = tables_for_models([queryset.model, *_joined_models(queryset)])
-        if is_versioned(queryset.model):
-            exact_tables += tuple(deletion_stamp(t) for t in model_tables(queryset.model))
-    depends_tables = tables_for_models(derivation.depends_on)
-    tables = tuple(sorted({*exact_tables, *depends_tables}))
+    tables, tagged_tables = _stamped_tables(derivation, queryset)
     stamps = read_stamps(alias, tables)
     stamp_of = dict(zip(tables, stamps, strict=True))
-    derived = _compute(derivation, queryset, stamp_of, depends_tables)
+    derived = _compute(derivation, queryset, [(t, stamp_of[t]) for t in tagged_tables])
     if key is not None and not connections[alias].in_atomic_block:
         _store(key, alias, tables, stamps, derived.validator)
+    logger.debug(
+        "Derived %s from %s (%s)",
+        derived.validator.etag,
+        tables,
+        "cached" if key is not None else "not cached",
+    )
     return derived
+
+
+def _stamped_tables(
+    derivation: Derivation, queryset: QuerySet[Any] | None
+) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """The stamps to read, and those of them that go into the tag itself.
+
+    All of them guard the cached validator. Only the stamps of what is not
+    fingerprinted row by row go into the tag: ``depends_on`` models, related
+    models the queryset brings along, a model without versions, and the
+    deletion stamps of a versioned model (see ``tables.deletion_stamp``).
+    """
+    tagged = set(tables_for_models(derivation.depends_on))
+    read = set(tagged)
+    if queryset is not None:
+        own = model_tables(queryset.model)
+        related = tables_for_models(_joined_models(queryset))
+        read.update(own, related)
+        tagged.update(related)
+        if is_versioned(queryset.model):
+            deletions = {deletion_stamp(table) for table in own}
+            read |= deletions
+            tagged |= deletions
+        else:
+            tagged.update(own)
+    return tuple(sorted(read)), tuple(sorted(tagged))
 
 
 def _compute(
     derivation: Derivation,
     queryset: QuerySet[Any] | None,
-    stamp_of: dict[str, int],
-    depends_tables: tuple[str, ...],
+    tagged_stamps: list[tuple[str, int]],
 ) -> Derived:
     """Compute the validator from the data (after the stamps were read)."""
     parts: list[object] = ["salts", *derivation.salts]
-    # Stamps of tables whose rows are not fingerprinted one by one go into the tag.
-    stamped = set(depends_tables)
     derived = Derived(validator=Validator())
     last_modified: dt.datetime | None = None
     weak = True if derivation.weak is None else derivation.weak
     if queryset is not None:
         model = queryset.model
-        stamped.update(tables_for_models(_joined_models(queryset)))
-        if is_versioned(model):
-            stamped.update(deletion_stamp(table) for table in model_tables(model))
-        else:
-            stamped.update(model_tables(model))
         if derivation.single:
             obj = _fetch_one(queryset)
             derived.object = obj
@@ -177,8 +195,8 @@ def _compute(
         else:
             derived.queryset = queryset
             parts += ["table", model._meta.label]
-    for table in sorted(stamped):
-        parts += [table, stamp_of[table]]
+    for table, stamp in tagged_stamps:
+        parts += [table, stamp]
     derived.validator = Validator(
         etag=keyed_tag(parts, weak=weak),
         last_modified=None if last_modified is None else to_utc(last_modified),

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.core.exceptions import FieldDoesNotExist
 from django.db import models, transaction
 from django.db.models import F
 from django.db.models.expressions import Combinable
@@ -40,21 +39,13 @@ class VersionedQuerySet(models.QuerySet[Any]):
     def update(self, **kwargs: Any) -> int:
         """Update the rows, incrementing ``version`` and setting ``modified``."""
         model = self.model
-        if _has_field(model, "version") and "version" not in kwargs:
+        if issubclass(model, VersionedModel) and "version" not in kwargs:
             kwargs["version"] = F("version") + 1
-        if _has_field(model, "modified") and "modified" not in kwargs:
+        if issubclass(model, TimestampedModel) and "modified" not in kwargs:
             kwargs["modified"] = timezone.now()
         return super().update(**kwargs)
 
     update.alters_data = True  # type: ignore[attr-defined]
-
-
-def _has_field(model: type[models.Model], name: str) -> bool:
-    try:
-        model._meta.get_field(name)
-    except FieldDoesNotExist:
-        return False
-    return True
 
 
 VersionedManager = models.Manager.from_queryset(VersionedQuerySet)
