@@ -55,6 +55,7 @@ _WRITE = re.compile(
     re.IGNORECASE | re.VERBOSE,
 )
 _ONE_NAME = re.compile(_QUALIFIED)
+_NAME_PART = re.compile(_NAME)
 _SET = re.compile(r"\s+SET\s+", re.IGNORECASE)
 # Statements worth a regular expression start with one of these letters;
 # SELECT, SAVEPOINT, SET, BEGIN, COMMIT... leave after one comparison.
@@ -97,7 +98,7 @@ def _split_names(names: str) -> list[str]:
 
 
 def _last_part(name: str) -> str:
-    parts = re.findall(_NAME, name)
+    parts = _NAME_PART.findall(name)
     return parts[-1] if parts else name
 
 
@@ -395,6 +396,10 @@ def _on_m2m_changed(
     also moves the version of each object whose relation changed, so an
     object's own validator (pk and version) sees it.
     """
+    from django_conditional.models import VersionedModel
+
+    if not (isinstance(instance, VersionedModel) or issubclass(model, VersionedModel)):
+        return
     if action == "pre_clear":
         _CLEARED[instance] = list(_related_pks(sender, instance, model, reverse))
         return

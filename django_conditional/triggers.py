@@ -9,15 +9,17 @@ wrapper in ``tracking``, so without a trigger its table's stamp would not move
 and a page built from the old rows could still be answered 304. Each trigger
 upserts a fresh random token into ``django_conditional_changestamp`` (the
 database stamp store) inside the writing transaction: the stamp moves exactly
-when the rows do, and a rolled-back write moves nothing. A trigger on a
-many-to-many through table also moves the stamps of the tables at both ends,
-as ``tables.table_info`` says and ``tracking`` does for the ORM's writes.
+when the rows do, and a rolled-back write moves nothing. The stamps moved
+are those ``tracking`` moves for the same write through the ORM: a through
+table's also moves the stamps of the tables at both ends (``tables.table_info``),
+and a DELETE (or TRUNCATE) also moves the table's deletion stamp
+(``tables.deletion_stamp``).
 
 Costs, per backend:
 
-- PostgreSQL: one statement-level trigger per table (INSERT, UPDATE, DELETE
-  and TRUNCATE) calling one shared function, so a bulk write moves each
-  stamp once, whatever the number of rows.
+- PostgreSQL: two statement-level triggers per table (INSERT or UPDATE;
+  DELETE or TRUNCATE) calling one shared function, so a bulk write moves
+  each stamp once, whatever the number of rows.
 - MariaDB/MySQL and SQLite have no statement-level triggers: three row-level
   triggers per table, so a statement writing N rows upserts N times.
 
@@ -38,7 +40,7 @@ from django.core.exceptions import ImproperlyConfigured
 from django.db import models, transaction
 from django.db.backends.base.base import BaseDatabaseWrapper
 
-from django_conditional.tables import model_tables, table_info
+from django_conditional.tables import deletion_stamp, model_tables, table_info
 
 __all__ = [
     "FUNCTION_NAME",
@@ -76,12 +78,13 @@ SUPPORTED_VENDORS = ("postgresql", "mysql", "sqlite")
 # more than 64 characters; names are ASCII, so 63 suits all three.
 MAX_NAME_LENGTH = 63
 
-# One statement-level trigger covers all four events on PostgreSQL; the others
-# need a row-level trigger per event.
-_EVENTS: dict[str, tuple[str, ...]] = {
-    "postgresql": ("write",),
-    "mysql": ("insert", "update", "delete"),
-    "sqlite": ("insert", "update", "delete"),
+# Trigger name suffix -> the SQL events it fires on. PostgreSQL's statement-level
+# triggers can share one for several events; the others need one per event.
+# Deletions get their own, since they also move the table's deletion stamp.
+_EVENTS: dict[str, dict[str, str]] = {
+    "postgresql": {"write": "INSERT OR UPDATE", "delete": "DELETE OR TRUNCATE"},
+    "mysql": {"insert": "INSERT", "update": "UPDATE", "delete": "DELETE"},
+    "sqlite": {"insert": "INSERT", "update": "UPDATE", "delete": "DELETE"},
 }
 
 _MAX_TOKEN = 2**63 - 1
@@ -123,7 +126,7 @@ _CATALOG_SQL: dict[str, str] = {
 
 
 def trigger_names(vendor: str, table: str) -> tuple[str, ...]:
-    """The names of ``table``'s triggers on ``vendor``: one per event, or one on PostgreSQL.
+    """The names of ``table``'s triggers on ``vendor``: one per event, two on PostgreSQL.
 
     ``dcond_<8 hex digits of the name's SHA-1>_<event>_<table>``, the table part
     lowercased, reduced to letters, digits and underscores, and cut to keep the
@@ -255,18 +258,21 @@ def _postgresql_install(
         "$$"
     )
     statements = [function_sql]
+    events = _EVENTS["postgresql"]
     for table in tables:
-        (name,) = trigger_names("postgresql", table)
-        arguments = ", ".join(
-            _postgresql_literal(other) for other in moved[table] if other != table
-        )
-        # CREATE OR REPLACE TRIGGER (PostgreSQL 14, Django 5.2's minimum) takes
-        # a weaker lock than DROP TRIGGER and leaves no moment without it.
-        statements.append(
-            f"CREATE OR REPLACE TRIGGER {quote_name(name)}\n"
-            f"AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON {quote_name(table)}\n"
-            f"FOR EACH STATEMENT EXECUTE FUNCTION {function}({arguments})"
-        )
+        for event, name in zip(events, trigger_names("postgresql", table), strict=True):
+            arguments = ", ".join(
+                _postgresql_literal(other)
+                for other in _moved_by(table, event, moved)
+                if other != table
+            )
+            # CREATE OR REPLACE TRIGGER (PostgreSQL 14, Django 5.2's minimum) takes
+            # a weaker lock than DROP TRIGGER and leaves no moment without it.
+            statements.append(
+                f"CREATE OR REPLACE TRIGGER {quote_name(name)}\n"
+                f"AFTER {events[event]} ON {quote_name(table)}\n"
+                f"FOR EACH STATEMENT EXECUTE FUNCTION {function}({arguments})"
+            )
     return statements
 
 
@@ -287,22 +293,33 @@ def _row_trigger_install(
         on_conflict = f"ON CONFLICT ({column}) DO UPDATE SET {token} = excluded.{token}"
         literal = _sqlite_literal
     statements: list[str] = []
+    events = _EVENTS[vendor]
     for table in tables:
-        # Rows in table order, so that concurrent writers lock stamp rows in the same order.
-        rows = ", ".join(f"({literal(name)}, {random_token})" for name in moved[table])
-        upsert = (
-            f"INSERT INTO {quote_name(STAMP_TABLE)} ({column}, {token}) VALUES {rows} {on_conflict}"
-        )
-        # A MySQL trigger body of one statement needs no BEGIN ... END, and so
-        # no DELIMITER change in the mysql client; SQLite requires the block.
-        body = upsert if vendor == "mysql" else f"BEGIN {upsert}; END"
-        for event, name in zip(_EVENTS[vendor], trigger_names(vendor, table), strict=True):
+        for event, name in zip(events, trigger_names(vendor, table), strict=True):
+            # Rows in name order, so that concurrent writers lock stamp rows in the same order.
+            rows = ", ".join(
+                f"({literal(stamp)}, {random_token})" for stamp in _moved_by(table, event, moved)
+            )
+            upsert = (
+                f"INSERT INTO {quote_name(STAMP_TABLE)} ({column}, {token}) "
+                f"VALUES {rows} {on_conflict}"
+            )
+            # A MySQL trigger body of one statement needs no BEGIN ... END, and so
+            # no DELIMITER change in the mysql client; SQLite requires the block.
+            body = upsert if vendor == "mysql" else f"BEGIN {upsert}; END"
             statements.append(f"DROP TRIGGER IF EXISTS {quote_name(name)}")
             statements.append(
-                f"CREATE TRIGGER {quote_name(name)} AFTER {event.upper()} ON {quote_name(table)} "
+                f"CREATE TRIGGER {quote_name(name)} AFTER {events[event]} ON {quote_name(table)} "
                 f"FOR EACH ROW {body}"
             )
     return statements
+
+
+def _moved_by(table: str, event: str, moved: dict[str, list[str]]) -> list[str]:
+    """The stamps one event moves: a deletion also moves the table's deletion stamp."""
+    if event != "delete":
+        return moved[table]
+    return sorted({*moved[table], deletion_stamp(table)})
 
 
 def _check_vendor(vendor: str) -> str:
