@@ -34,7 +34,7 @@ class InstallChangeStampTriggers(Operation):
             InstallChangeStampTriggers(models=["shop.Product", "shop.Category"]),
         ]
 
-    Each model brings the tables ``triggers.tables_for_models`` lists: its own,
+    Each model brings the tables ``triggers.written_tables_for_models`` lists: its own,
     its multi-table parents' and its many-to-many through tables. Unapplying
     the migration removes the triggers again. Models the database routers
     keep off the database are skipped; unmanaged models are not, since a
@@ -83,7 +83,9 @@ class InstallChangeStampTriggers(Operation):
         connection = schema_editor.connection
         chosen = self._models(to_state.apps, connection.alias)
         triggers.install(
-            connection, triggers.tables_for_models(chosen), moves=triggers.moved_stamps(chosen)
+            connection,
+            triggers.written_tables_for_models(chosen),
+            moves=triggers.moved_stamps(chosen),
         )
 
     def database_backwards(
@@ -101,7 +103,7 @@ class InstallChangeStampTriggers(Operation):
         """
         connection = schema_editor.connection
         chosen = self._models(from_state.apps, connection.alias)
-        triggers.uninstall(connection, triggers.tables_for_models(chosen))
+        triggers.uninstall(connection, triggers.written_tables_for_models(chosen))
 
     def describe(self) -> str:
         """The line ``migrate`` and ``makemigrations`` print."""

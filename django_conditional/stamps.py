@@ -14,12 +14,13 @@ number of stamps is one round trip.
 from __future__ import annotations
 
 import secrets
+import time
 from collections.abc import Iterable, Sequence
 from functools import lru_cache
 from typing import Protocol
 
 from django.core.cache import caches
-from django.db import connections
+from django.db import OperationalError, connections
 
 from django_conditional.conf import conf
 from django_conditional.models import ChangeStamp
@@ -32,6 +33,10 @@ __all__ = [
     "new_token",
     "read_stamps",
 ]
+
+
+# Attempts at moving database stamps before giving up (and logging).
+_MOVE_ATTEMPTS = 3
 
 
 def new_token() -> int:
@@ -87,12 +92,21 @@ class DatabaseStampStore:
         unique_fields = (
             ["table"] if connection.features.supports_update_conflicts_with_target else None
         )
-        ChangeStamp.objects.using(alias).bulk_create(
-            [ChangeStamp(table=table, token=new_token()) for table in ordered],
-            update_conflicts=True,
-            unique_fields=unique_fields,
-            update_fields=["token"],
-        )
+        for attempt in range(_MOVE_ATTEMPTS):
+            try:
+                ChangeStamp.objects.using(alias).bulk_create(
+                    [ChangeStamp(table=table, token=new_token()) for table in ordered],
+                    update_conflicts=True,
+                    unique_fields=unique_fields,
+                    update_fields=["token"],
+                )
+                return
+            except OperationalError:
+                # A deadlock or lock timeout against a trigger holding a stamp
+                # row: the write has committed, so the stamps must still move.
+                if attempt == _MOVE_ATTEMPTS - 1:
+                    raise
+                time.sleep(0.01 * (attempt + 1))
 
 
 @lru_cache(maxsize=256)

@@ -52,12 +52,12 @@ __all__ = [
     "install_statements",
     "installed_tables",
     "moved_stamps",
-    "tables_for_models",
     "trigger_names",
     "triggers_by_table",
     "uninstall",
     "uninstall_all",
     "uninstall_statements",
+    "written_tables_for_models",
 ]
 
 QuoteName = Callable[[str], str]
@@ -162,9 +162,10 @@ def install_statements(
 
     ``quote_name`` is the backend's ``connection.ops.quote_name``. ``moves``
     maps a table to the stamps a write to it moves (besides its own), such as
-    a through table's two ends; ``schema`` is where the stamp table lives on
-    PostgreSQL (see ``install``, which finds both). Running the result again
-    replaces the triggers, so installing twice is harmless.
+    a through table's two ends; a DELETE or TRUNCATE also moves the table's
+    deletion stamp. ``schema`` is where the stamp table lives on PostgreSQL
+    (see ``install``, which finds both). Running the result again replaces
+    the triggers, so installing twice is harmless.
 
     Raises ``ImproperlyConfigured`` for a database other than PostgreSQL,
     MariaDB/MySQL and SQLite, and ``ValueError`` for the stamp table itself.
@@ -239,9 +240,10 @@ def _postgresql_install(
     # stand in for the stamp table; without it, the installing session's path.
     setting = "SET search_path = pg_catalog, pg_temp" if schema else "SET search_path FROM CURRENT"
     column, token = quote_name("table"), quote_name("token")
-    # TG_ARGV carries the other tables a write moves (a through table's ends);
-    # DISTINCT because ON CONFLICT DO UPDATE may not touch a row twice, ORDER BY
-    # so that concurrent writers lock stamp rows in the same order.
+    # TG_ARGV carries the other stamps a write moves (a through table's ends,
+    # the deletion stamp); DISTINCT because ON CONFLICT DO UPDATE may not touch
+    # a row twice; ORDER BY in code point order, as tracking sorts in Python, so
+    # that concurrent movers lock stamp rows in the same order.
     function_sql = (
         f"CREATE OR REPLACE FUNCTION {function}() RETURNS trigger\n"
         f"LANGUAGE plpgsql SECURITY DEFINER {setting} AS $$\n"
@@ -251,7 +253,7 @@ def _postgresql_install(
         "    FROM (\n"
         "        SELECT DISTINCT unnest(array_append(TG_ARGV, TG_TABLE_NAME::text)) AS name\n"
         "    ) AS moved\n"
-        "    ORDER BY moved.name\n"
+        '    ORDER BY moved.name COLLATE "C"\n'
         f"    ON CONFLICT ({column}) DO UPDATE SET {token} = EXCLUDED.{token};\n"
         "    RETURN NULL;\n"
         "END\n"
@@ -285,8 +287,8 @@ def _row_trigger_install(
     column, token = quote_name("table"), quote_name("token")
     random_token = _TOKEN_SQL[vendor]
     if vendor == "mysql":
-        # The update draws a new token rather than reading VALUES(token), which
-        # MySQL 8.0.20 deprecated and MariaDB has no alias syntax to replace.
+        # The update draws a new token rather than reading VALUES(token): MySQL
+        # 8.0.20 deprecated that, and MariaDB lacks its replacement (a row alias).
         on_conflict = f"ON DUPLICATE KEY UPDATE {token} = {random_token}"
         literal = _mysql_literal
     else:
@@ -536,7 +538,7 @@ def _execute(connection: BaseDatabaseWrapper, statements: Sequence[str]) -> None
 # --- From models to tables --------------------------------------------------------
 
 
-def tables_for_models(models_: Iterable[type[models.Model]]) -> list[str]:
+def written_tables_for_models(models_: Iterable[type[models.Model]]) -> list[str]:
     """Every table whose writes change what these models show, each once, in order.
 
     For each model: its own table (a proxy's concrete model's), the tables of
@@ -560,14 +562,14 @@ def tables_for_models(models_: Iterable[type[models.Model]]) -> list[str]:
 
 
 def moved_stamps(models_: Iterable[type[models.Model]]) -> dict[str, frozenset[str]]:
-    """For each of ``tables_for_models(models_)``, the stamps a write to it moves.
+    """For each of ``written_tables_for_models(models_)``, the stamps a write to it moves.
 
     A table moves its own stamp; a through table also moves the tables of
     both its ends, by the same rule as ``tables.table_info``. Computed from
     the model classes given, so that a migration can pass historical models.
     """
     models_ = list(models_)
-    moves: dict[str, set[str]] = {table: {table} for table in tables_for_models(models_)}
+    moves: dict[str, set[str]] = {table: {table} for table in written_tables_for_models(models_)}
     for model in models_:
         for field in _many_to_many_fields(model):
             through = _through(field)._meta.db_table

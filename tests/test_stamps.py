@@ -90,3 +90,39 @@ def test_a_cache_that_stores_nothing_never_repeats_a_token():
 def test_store_follows_the_setting(setting, store_type):
     with override_settings(CONDITIONAL_STAMP_CACHE=setting):
         assert isinstance(get_stamp_store(), store_type)
+
+
+def test_database_store_retries_a_deadlocked_move(db, monkeypatch):
+    from django.db import OperationalError
+    from django.db.models.query import QuerySet
+
+    real_bulk_create = QuerySet.bulk_create
+    failures = iter([OperationalError("deadlock detected")])
+
+    def flaky_bulk_create(self, *args, **kwargs):
+        error = next(failures, None)
+        if error is not None:
+            raise error
+        return real_bulk_create(self, *args, **kwargs)
+
+    store = DatabaseStampStore()
+    before = store.read("default", TABLES)
+    monkeypatch.setattr(QuerySet, "bulk_create", flaky_bulk_create)
+    store.move("default", ["testapp_note"])
+    assert store.read("default", TABLES)[1] != before[1]
+
+
+def test_database_store_gives_up_after_three_attempts(db, monkeypatch):
+    from django.db import OperationalError
+    from django.db.models.query import QuerySet
+
+    calls = []
+
+    def always_deadlocked(self, *args, **kwargs):
+        calls.append(1)
+        raise OperationalError("deadlock detected")
+
+    monkeypatch.setattr(QuerySet, "bulk_create", always_deadlocked)
+    with pytest.raises(OperationalError):
+        DatabaseStampStore().move("default", ["testapp_note"])
+    assert len(calls) == 3

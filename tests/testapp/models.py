@@ -83,3 +83,76 @@ class Event(TimestampedModel):
     """Modification time only."""
 
     name = models.CharField(max_length=100)
+
+
+# --- models for test_triggers ---
+# Plain models (no tracking mixins), so that raw SQL writes to them stay short.
+
+
+class TriggerTag(models.Model):
+    name = models.CharField(max_length=50)
+
+
+class TriggerItem(models.Model):
+    """An auto-created many-to-many (``testapp_triggeritem_tags``)."""
+
+    name = models.CharField(max_length=100)
+    tags = models.ManyToManyField(TriggerTag, blank=True, related_name="items")
+
+
+class TriggerItemProxy(TriggerItem):
+    class Meta:
+        proxy = True
+
+
+class TriggerGroup(models.Model):
+    """A many-to-many with an explicit through model, pointing at ``TriggerItem``."""
+
+    name = models.CharField(max_length=100)
+    members = models.ManyToManyField(
+        TriggerItem, through="TriggerMembership", blank=True, related_name="groups"
+    )
+
+
+class TriggerMembership(models.Model):
+    group = models.ForeignKey(TriggerGroup, on_delete=models.CASCADE)
+    item = models.ForeignKey(TriggerItem, on_delete=models.CASCADE)
+
+
+class TriggerBase(models.Model):
+    """A multi-table parent whose many-to-many its child inherits."""
+
+    name = models.CharField(max_length=100)
+    tags = models.ManyToManyField(TriggerTag, blank=True, related_name="bases")
+
+
+class TriggerChild(TriggerBase):
+    extra = models.CharField(max_length=100, blank=True)
+
+
+class TriggerLegacy(models.Model):
+    """Unmanaged: a table another service owns (never created by the tests' migrations)."""
+
+    name = models.CharField(max_length=100)
+
+    class Meta:
+        managed = False
+        db_table = "testapp_trigger_legacy"
+
+
+class TriggerLongName(models.Model):
+    """A table name too long to fit whole in a trigger name (62 characters)."""
+
+    name = models.CharField(max_length=100)
+
+    class Meta:
+        db_table = "testapp_a_long_table_name_that_leaves_little_room_for_triggers"
+
+
+class TriggerMixedCase(models.Model):
+    """A quoted, mixed-case table name, as PostgreSQL's TG_TABLE_NAME must report it."""
+
+    name = models.CharField(max_length=100)
+
+    class Meta:
+        db_table = "testapp_TriggerMixedCase"

@@ -157,10 +157,12 @@ class Command(BaseCommand):
                 for model in apps.get_models()
                 if router.allow_migrate_model(connection.alias, model)
             ]
-        tables = triggers.tables_for_models(named)
+        tables = triggers.written_tables_for_models(named)
         if bulk:
             existing = _existing_tables(connection)
-            tables += [table for table in triggers.tables_for_models(bulk) if table in existing]
+            tables += [
+                table for table in triggers.written_tables_for_models(bulk) if table in existing
+            ]
         return [table for table in dict.fromkeys(tables) if table not in conf.ignored_tables]
 
 
