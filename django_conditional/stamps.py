@@ -101,7 +101,7 @@ class DatabaseStampStore:
                     update_fields=["token"],
                 )
                 return
-            except OperationalError:
+            except OperationalError:  # noqa: PERF203 (a retry loop; the cost is the point)
                 # A deadlock or lock timeout against a trigger holding a stamp
                 # row: the write has committed, so the stamps must still move.
                 if attempt == _MOVE_ATTEMPTS - 1:
