@@ -45,8 +45,10 @@ logger = logging.getLogger("django_conditional")
 
 _NAME = r'(?:"(?:[^"]|"")+"|`(?:[^`]|``)+`|\[[^\]]+\]|[A-Za-z_][\w$]*)'
 _QUALIFIED = rf"{_NAME}(?:\s*\.\s*{_NAME})*"
+# Comments before the statement (query tagging tools add them).
+_LEADING_COMMENTS = re.compile(r"(?:\s+|/\*.*?\*/|--[^\n]*(?:\n|\Z))*", re.DOTALL)
 _WRITE = re.compile(
-    rf"""\A\s*(?P<verb>
+    rf"""(?P<verb>
         (?:INSERT|REPLACE)(?:\s+(?:OR\s+\w+|IGNORE|LOW_PRIORITY|DELAYED|HIGH_PRIORITY))*\s+INTO
       | UPDATE(?:\s+(?:OR\s+\w+|IGNORE|LOW_PRIORITY|ONLY))*
       | DELETE(?:\s+(?:LOW_PRIORITY|QUICK|IGNORE))*(?:\s+FROM)?(?:\s+ONLY)?
@@ -54,12 +56,22 @@ _WRITE = re.compile(
     )\s+(?P<names>{_QUALIFIED}(?:\s*,\s*{_QUALIFIED})*)""",
     re.IGNORECASE | re.VERBOSE,
 )
+# Any write target anywhere in a statement: for WITH ... (writable CTEs).
+_ANY_WRITE = re.compile(
+    rf"\b(?:INSERT(?:\s+(?:OR\s+\w+|IGNORE))*\s+INTO|UPDATE|DELETE\s+FROM)\s+(?P<name>{_QUALIFIED})",
+    re.IGNORECASE,
+)
 _ONE_NAME = re.compile(_QUALIFIED)
 _NAME_PART = re.compile(_NAME)
-_SET = re.compile(r"\s+SET\s+", re.IGNORECASE)
-# Statements worth a regular expression start with one of these letters;
-# SELECT, SAVEPOINT, SET, BEGIN, COMMIT... leave after one comparison.
-_WRITE_INITIALS = frozenset("IiUuDdRrTt")
+# The SET after an UPDATE's table name, past an optional alias (UPDATE t AS a SET).
+_SET = re.compile(
+    rf"(?:\s+(?:AS\s+)?(?!SET\b){_NAME})?\s+SET\s+",
+    re.IGNORECASE,
+)
+# Statements worth a regular expression start with one of these characters
+# (W for WITH, / and - for comments); SELECT, SAVEPOINT, SET, BEGIN, COMMIT...
+# leave after one comparison.
+_WRITE_INITIALS = frozenset("IiUuDdRrTtWw/-")
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,12 +84,20 @@ class _Write:
 def written_tables(sql: str, *, fold_unquoted: bool = False) -> _Write | None:
     """The write a statement makes, or ``None`` for reads and anything else.
 
-    ``fold_unquoted`` lowercases unquoted names, as PostgreSQL does.
+    ``fold_unquoted`` lowercases unquoted names, as PostgreSQL and SQLite
+    compare them. A ``WITH`` statement (a writable CTE) yields verb
+    ``WITH`` and every table written anywhere in it.
     """
     stripped = sql.lstrip()
     if not stripped or stripped[0] not in _WRITE_INITIALS:
         return None
-    match = _WRITE.match(sql)
+    start = _LEADING_COMMENTS.match(sql).end()  # type: ignore[union-attr]
+    if sql[start : start + 4].upper() == "WITH":
+        names = [match["name"] for match in _ANY_WRITE.finditer(sql, start)]
+        if not names:
+            return None
+        return _Write("WITH", tuple(_unquote(_last_part(n), fold_unquoted) for n in names), -1)
+    match = _WRITE.match(sql, start)
     if match is None:
         return None
     verb = match["verb"].split(None, 1)[0].upper()
@@ -121,21 +141,23 @@ def _add_version_assignments(
     many: bool,
     write: _Write,
     connection: BaseDatabaseWrapper,
-) -> tuple[str, Any]:
+) -> tuple[str, Any, bool]:
     """Prefix the SET list with ``version = version + 1`` and ``modified = now``.
 
     Only for a versioned table, and only the assignments the statement does
     not make itself (``save()`` and ``VersionedQuerySet.update()`` already
     set them). The new assignments go first in the SET list, where no
     placeholder precedes them, so the parameter for ``modified`` is
-    prepended to the parameters.
+    prepended to the parameters. The flag is False when the table is
+    versioned but the statement could not be understood well enough to add
+    the increment: the caller then treats it as a write versions cannot show.
     """
     info = table_info(write.tables[0])
     if info.version_column is None and info.modified_column is None:
-        return sql, params
+        return sql, params, True
     set_match = _SET.match(sql, write.end)
     if set_match is None:
-        return sql, params
+        return sql, params, info.version_column is None
     quote = connection.ops.quote_name
     assignments: list[str] = []
     new_params = params
@@ -152,9 +174,9 @@ def _add_version_assignments(
         now = connection.ops.adapt_datetimefield_value(timezone.now())
         new_params = [[now, *row] for row in params] if many else [now, *params]
     if not assignments:
-        return sql, params
+        return sql, params, True
     position = set_match.end()
-    return f"{sql[:position]}{', '.join(assignments)}, {sql[position:]}", new_params
+    return f"{sql[:position]}{', '.join(assignments)}, {sql[position:]}", new_params, True
 
 
 _UPSERT_SET = re.compile(
@@ -186,10 +208,15 @@ def _add_upsert_version_assignment(sql: str, write: _Write, connection: BaseData
 
 
 def _assigns(sql: str, quoted_column: str, *, after_set: bool = True) -> bool:
-    """Whether the statement's SET list assigns the column (WHERE clauses qualify names)."""
+    """Whether the statement's SET list assigns the column, quoted or not.
+
+    WHERE clauses qualify column names (``"t"."version" = %s``), so only an
+    assignment right after SET or a comma counts.
+    """
     lead = r"(?:\bSET\s+|,\s*)" if after_set else r"(?:\bSET\s+|\bUPDATE\s+|,\s*)"
-    pattern = rf"{lead}{re.escape(quoted_column)}\s*="
-    return re.search(pattern, sql, re.IGNORECASE) is not None
+    bare = quoted_column[1:-1]
+    names = rf"(?:{re.escape(quoted_column)}|\b{re.escape(bare)}\b)"
+    return re.search(rf"{lead}{names}\s*=", sql, re.IGNORECASE) is not None
 
 
 # --- Moving stamps after commit ---------------------------------------------------
@@ -294,6 +321,13 @@ def _on_post_migrate(using: str, **kwargs: Any) -> None:
 # --- The execute wrapper -----------------------------------------------------------
 
 
+# Writes whose effect on rows their versions cannot show: rows gone (a
+# primary key may come back at version 1), or statements not rewritten.
+_VERSIONS_CANNOT_SHOW = frozenset({"DELETE", "TRUNCATE", "REPLACE", "WITH"})
+# Backends that compare unquoted identifiers case-insensitively.
+_FOLDING_VENDORS = frozenset({"postgresql", "sqlite"})
+
+
 def _track_writes(
     execute: Callable[..., Any],
     sql: Any,
@@ -304,11 +338,14 @@ def _track_writes(
     connection: BaseDatabaseWrapper = context["connection"]
     if not isinstance(sql, str):
         return execute(sql, params, many, context)
-    write = written_tables(sql, fold_unquoted=connection.vendor == "postgresql")
+    write = written_tables(sql, fold_unquoted=connection.vendor in _FOLDING_VENDORS)
     if write is None:
         return execute(sql, params, many, context)
+    versions_show_it = write.verb not in _VERSIONS_CANNOT_SHOW
     if write.verb == "UPDATE":
-        sql, params = _add_version_assignments(sql, params, many, write, connection)
+        sql, params, versions_show_it = _add_version_assignments(
+            sql, params, many, write, connection
+        )
     elif write.verb == "INSERT":
         sql = _add_upsert_version_assignment(sql, write, connection)
     result = execute(sql, params, many, context)
@@ -321,7 +358,7 @@ def _track_writes(
         # and the stamps must move after that commit: read them now and hand
         # them to the caller from memory.
         _prefetch_rows(context["cursor"])
-    note_write(connection, write.tables, deletes=write.verb in {"DELETE", "TRUNCATE", "REPLACE"})
+    note_write(connection, write.tables, deletes=not versions_show_it)
     return result
 
 

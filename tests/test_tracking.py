@@ -189,3 +189,48 @@ def test_a_failing_stamp_store_is_logged_not_raised(article, caplog):
         article.save()
     assert article.version == 2
     assert "Could not move the change stamps of testapp_article" in caplog.text
+
+
+# --- Raw SQL shapes on a versioned table (through Django's cursor) --------------------
+
+RAW_UPDATES = [
+    pytest.param("UPDATE {t} SET title = 'z' WHERE id = %s", {"all"}, id="plain"),
+    pytest.param(
+        "/* tagged */ UPDATE {t} SET title = 'z' WHERE id = %s", {"all"}, id="block-comment"
+    ),
+    pytest.param("-- tagged\nUPDATE {t} SET title = 'z' WHERE id = %s", {"all"}, id="line-comment"),
+    pytest.param(
+        "UPDATE {t} AS a SET title = 'z' WHERE a.id = %s",
+        {"postgresql", "sqlite", "mysql"},
+        id="alias",
+    ),
+    pytest.param(
+        "WITH x AS (SELECT %s AS id) UPDATE {t} SET title = 'z' WHERE id IN (SELECT id FROM x)",
+        {"postgresql", "sqlite"},
+        id="with",
+    ),
+    pytest.param(
+        "UPDATE {T} SET title = 'z' WHERE id = %s", {"postgresql", "sqlite"}, id="uppercase"
+    ),
+    pytest.param(
+        "UPDATE {t} SET version = 1, title = 'z' WHERE id = %s", {"all"}, id="sets-version"
+    ),
+]
+
+
+@pytest.mark.parametrize(("statement", "vendors"), RAW_UPDATES)
+def test_raw_updates_change_the_validator(article, statement, vendors):
+    from django_conditional.derivation import Derivation, derive
+
+    if "all" not in vendors and connection.vendor not in vendors:
+        pytest.skip(f"{connection.vendor} does not accept this statement")
+    Article.objects.filter(pk=article.pk).update(title="a")  # version 2
+    table = Article._meta.db_table
+
+    def tag():
+        return derive(Derivation(queryset=Article.objects.all)).validator.etag
+
+    before = tag()
+    with connection.cursor() as cursor:
+        cursor.execute(statement.format(t=table, T=table.upper()), [article.pk])
+    assert tag() != before
