@@ -66,6 +66,10 @@ def _guard(
             request.conditional = state  # type: ignore[attr-defined]
             assert state.validator is not None
             early = engine.check_preconditions(request, state.validator, options)
+            if early is None or early.must_run_view_first(request):
+                # Fetch now, in a worker thread, what the validator's cache hit
+                # left unfetched: the async view must not query synchronously.
+                await sync_to_async(state.fetch)()
             if early is not None:
                 if not early.must_run_view_first(request):
                     return early.response

@@ -84,8 +84,9 @@ class Derived:
 
 
 # A cached entry is a plain tuple (stable under pickling across deploys):
-# (format, alias, tables, stamps, etag opaque, weak, last-modified timestamp).
-_ENTRY_FORMAT = 1
+# (format, alias, tables, stamps, etag opaque, weak, last-modified timestamp,
+# whether that time is exact).
+_ENTRY_FORMAT = 2
 
 
 def is_versioned(model: type[Model]) -> bool:
@@ -200,8 +201,25 @@ def _compute(
     derived.validator = Validator(
         etag=keyed_tag(parts, weak=weak),
         last_modified=None if last_modified is None else to_utc(last_modified),
+        last_modified_is_exact=_last_modified_is_exact(derivation, queryset, tagged_stamps),
     )
     return derived
+
+
+def _last_modified_is_exact(
+    derivation: Derivation, queryset: QuerySet[Any] | None, tagged_stamps: list[tuple[str, int]]
+) -> bool:
+    """Whether every change the tag sees also moves Last-Modified.
+
+    Only for one row of a timestamped model with nothing else in the tag:
+    every write to the row moves its modification time (the tracking sets
+    it on every UPDATE), and its deletion is a 404. A set's newest time
+    misses deletions, and ``depends_on`` models move no time at all.
+    """
+    if queryset is None or not derivation.single:
+        return False
+    own_deletions = {deletion_stamp(table) for table in model_tables(queryset.model)}
+    return all(table in own_deletions for table, _stamp in tagged_stamps)
 
 
 def _fingerprint_rows(rows: list[Model], parts: list[object]) -> dt.datetime | None:
@@ -332,9 +350,9 @@ def _cache_key(parts: Sequence[str]) -> str:
 
 def _lookup(key: str) -> Derived | None:
     entry = caches[conf.cache_alias].get(key)
-    if not (isinstance(entry, tuple) and len(entry) == 7 and entry[0] == _ENTRY_FORMAT):
+    if not (isinstance(entry, tuple) and len(entry) == 8 and entry[0] == _ENTRY_FORMAT):
         return None
-    _format, alias, tables, stamps, opaque, weak, last_modified = entry
+    _format, alias, tables, stamps, opaque, weak, last_modified, exact = entry
     if read_stamps(alias, tables) != stamps:
         return None
     validator = Validator(
@@ -342,6 +360,7 @@ def _lookup(key: str) -> Derived | None:
         last_modified=None
         if last_modified is None
         else dt.datetime.fromtimestamp(last_modified, tz=dt.timezone.utc),
+        last_modified_is_exact=exact,
     )
     return Derived(validator=validator, cached=True)
 
@@ -360,5 +379,6 @@ def _store(
         etag.opaque,
         etag.weak,
         None if last_modified is None else last_modified.timestamp(),
+        validator.last_modified_is_exact,
     )
     caches[conf.cache_alias].set(key, entry, timeout=conf.cache_timeout)

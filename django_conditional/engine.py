@@ -245,6 +245,11 @@ class ConditionalState:
         """The modification time sent as Last-Modified (aware, UTC)."""
         return None if self.validator is None else self.validator.last_modified
 
+    def fetch(self) -> None:
+        """Fetch the object now if it was not fetched (for async views, from a thread)."""
+        if self._object is None and self._fetch_object is not None:
+            self._object = self._fetch_object()
+
     @property
     def object(self) -> Any:
         """The object the validator was derived from."""

@@ -35,8 +35,10 @@ class InstallChangeStampTriggers(Operation):
         ]
 
     Each model brings the tables ``triggers.written_tables_for_models`` lists: its own,
-    its multi-table parents' and its many-to-many through tables. Unapplying
-    the migration removes the triggers again. Models the database routers
+    its multi-table parents' and its many-to-many through tables. A table
+    holding a ``VersionedModel`` version (``triggers.version_columns``) also
+    gets the trigger that moves the version of rows a raw UPDATE changes.
+    Unapplying the migration removes the triggers again. Models the database routers
     keep off the database are skipped; unmanaged models are not, since a
     table another service owns is what triggers are for.
 
@@ -86,6 +88,7 @@ class InstallChangeStampTriggers(Operation):
             connection,
             triggers.written_tables_for_models(chosen),
             moves=triggers.moved_stamps(chosen),
+            versions=triggers.version_columns(chosen),
         )
 
     def database_backwards(

@@ -22,6 +22,7 @@ import re
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
+from functools import wraps
 from typing import Any
 from weakref import WeakKeyDictionary
 
@@ -35,7 +36,7 @@ from django.utils import timezone
 
 from django_conditional.conf import conf
 from django_conditional.stamps import get_stamp_store
-from django_conditional.tables import deletion_stamp, model_tables, table_info
+from django_conditional.tables import deletion_stamp, model_tables, models_by_table, table_info
 
 __all__ = ["install", "touch", "written_tables"]
 
@@ -50,6 +51,7 @@ _LEADING_COMMENTS = re.compile(r"(?:\s+|/\*.*?\*/|--[^\n]*(?:\n|\Z))*", re.DOTAL
 _WRITE = re.compile(
     rf"""(?P<verb>
         (?:INSERT|REPLACE)(?:\s+(?:OR\s+\w+|IGNORE|LOW_PRIORITY|DELAYED|HIGH_PRIORITY))*\s+INTO
+      | MERGE\s+INTO
       | UPDATE(?:\s+(?:OR\s+\w+|IGNORE|LOW_PRIORITY|ONLY))*
       | DELETE(?:\s+(?:LOW_PRIORITY|QUICK|IGNORE))*(?:\s+FROM)?(?:\s+ONLY)?
       | TRUNCATE(?:\s+TABLE)?(?:\s+ONLY)?
@@ -58,9 +60,12 @@ _WRITE = re.compile(
 )
 # Any write target anywhere in a statement: for WITH ... (writable CTEs).
 _ANY_WRITE = re.compile(
-    rf"\b(?:INSERT(?:\s+(?:OR\s+\w+|IGNORE))*\s+INTO|UPDATE|DELETE\s+FROM)\s+(?P<name>{_QUALIFIED})",
+    rf"\b(?:(?:INSERT|REPLACE)(?:\s+(?:OR\s+\w+|IGNORE))*\s+INTO|MERGE\s+INTO|UPDATE|DELETE\s+FROM"
+    rf"|TRUNCATE(?:\s+TABLE)?)\s+(?P<name>{_QUALIFIED})",
     re.IGNORECASE,
 )
+# A statement followed by another in the same execute() (MySQL allows it).
+_NEXT_STATEMENT = re.compile(r";\s*\S")
 _ONE_NAME = re.compile(_QUALIFIED)
 _NAME_PART = re.compile(_NAME)
 # The SET after an UPDATE's table name, past an optional alias (UPDATE t AS a SET).
@@ -71,7 +76,7 @@ _SET = re.compile(
 # Statements worth a regular expression start with one of these characters
 # (W for WITH, / and - for comments); SELECT, SAVEPOINT, SET, BEGIN, COMMIT...
 # leave after one comparison.
-_WRITE_INITIALS = frozenset("IiUuDdRrTtWw/-")
+_WRITE_INITIALS = frozenset("IiUuDdRrTtMmWw/-")
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,17 +91,23 @@ def written_tables(sql: str, *, fold_unquoted: bool = False) -> _Write | None:
 
     ``fold_unquoted`` lowercases unquoted names, as PostgreSQL and SQLite
     compare them. A ``WITH`` statement (a writable CTE) yields verb
-    ``WITH`` and every table written anywhere in it.
+    ``WITH``, several statements in one string ``MULTI``, each with every
+    table written anywhere in it.
     """
     stripped = sql.lstrip()
-    if not stripped or stripped[0] not in _WRITE_INITIALS:
+    several = ";" in sql and _NEXT_STATEMENT.search(sql) is not None
+    if not stripped or (stripped[0] not in _WRITE_INITIALS and not several):
         return None
     start = _LEADING_COMMENTS.match(sql).end()  # type: ignore[union-attr]
-    if sql[start : start + 4].upper() == "WITH":
+    is_with = sql[start : start + 4].upper() == "WITH"
+    if is_with or several:
+        # A writable CTE or several statements: every table written anywhere
+        # (a ";" inside a literal only makes this count more tables).
         names = [match["name"] for match in _ANY_WRITE.finditer(sql, start)]
         if not names:
             return None
-        return _Write("WITH", tuple(_unquote(_last_part(n), fold_unquoted) for n in names), -1)
+        verb = "WITH" if is_with else "MULTI"
+        return _Write(verb, tuple(_unquote(_last_part(n), fold_unquoted) for n in names), -1)
     match = _WRITE.match(sql, start)
     if match is None:
         return None
@@ -110,7 +121,27 @@ def written_tables(sql: str, *, fold_unquoted: bool = False) -> _Write | None:
         assert first is not None  # the names group starts with a name
         names = [first[0]]
         end = match.start("names") + first.end()
+        if verb == "UPDATE":
+            joined = _joined_update_tables(sql, end, fold_unquoted)
+            if joined:
+                # MySQL's UPDATE a, b SET ... / UPDATE a JOIN b ...: several tables.
+                first_table = _unquote(_last_part(names[0]), fold_unquoted)
+                return _Write("MULTI", (first_table, *joined), -1)
     return _Write(verb, tuple(_unquote(_last_part(name), fold_unquoted) for name in names), end)
+
+
+_JOIN_OR_COMMA = re.compile(r",|\bJOIN\b", re.IGNORECASE)
+
+
+def _joined_update_tables(sql: str, end: int, fold_unquoted: bool) -> tuple[str, ...]:
+    """The other Django tables a multi-table UPDATE names before its SET, if any."""
+    set_position = re.search(r"\bSET\b", sql[end:], re.IGNORECASE)
+    segment = sql[end : end + set_position.start()] if set_position else ""
+    if not _JOIN_OR_COMMA.search(segment):
+        return ()
+    known = models_by_table()
+    names = (_unquote(name, fold_unquoted) for name in _NAME_PART.findall(segment))
+    return tuple(dict.fromkeys(name for name in names if name in known))
 
 
 def _split_names(names: str) -> list[str]:
@@ -151,10 +182,14 @@ def _add_version_assignments(
     prepended to the parameters. The flag is False when the table is
     versioned but the statement could not be understood well enough to add
     the increment: the caller then treats it as a write versions cannot show.
+    While ``migrate`` runs, historical models may lack the columns: nothing
+    is added, and the write counts as one versions cannot show.
     """
     info = table_info(write.tables[0])
     if info.version_column is None and info.modified_column is None:
         return sql, params, True
+    if _migrating:
+        return sql, params, False
     set_match = _SET.match(sql, write.end)
     if set_match is None:
         return sql, params, info.version_column is None
@@ -193,7 +228,7 @@ def _add_upsert_version_assignment(sql: str, write: _Write, connection: BaseData
     SQLite need in ``DO UPDATE``.
     """
     info = table_info(write.tables[0])
-    if info.version_column is None:
+    if info.version_column is None or _migrating:
         return sql
     upsert = _UPSERT_SET.search(sql, write.end)
     if upsert is None:
@@ -203,8 +238,13 @@ def _add_upsert_version_assignment(sql: str, write: _Write, connection: BaseData
     if _assigns(sql[upsert.start() :], column, after_set=False):
         return sql
     position = upsert.end()
-    current = f"{quote(write.tables[0])}.{column}"
-    return f"{sql[:position]}{column} = {current} + 1, {sql[position:]}"
+    # INSERT INTO t AS a ...: the alias hides the table's name.
+    alias = _INSERT_ALIAS.match(sql, write.end)
+    owner = alias["alias"] if alias else quote(write.tables[0])
+    return f"{sql[:position]}{column} = {owner}.{column} + 1, {sql[position:]}"
+
+
+_INSERT_ALIAS = re.compile(rf"\s+AS\s+(?P<alias>{_NAME})", re.IGNORECASE)
 
 
 def _assigns(sql: str, quoted_column: str, *, after_set: bool = True) -> bool:
@@ -229,9 +269,12 @@ class _PendingStamps:
     alias: str
     savepoints: frozenset[str]
     tables: set[str] = field(default_factory=set)
+    done: bool = False
 
     def __call__(self) -> None:
-        move_stamps(self.alias, self.tables)
+        if not self.done:
+            self.done = True
+            move_stamps(self.alias, self.tables)
 
 
 def move_stamps(alias: str, tables: Iterable[str]) -> None:
@@ -289,13 +332,30 @@ def _current_pending(connection: BaseDatabaseWrapper) -> _PendingStamps:
     that rolls back, and with them the tables noted there.
     """
     savepoints = frozenset(connection.savepoint_ids)
-    for entry in reversed(connection.run_on_commit):
-        callback = entry[1]
-        if isinstance(callback, _PendingStamps) and entry[0] == savepoints:
+    # Only the newest callback may be extended: one registered before others
+    # (or before a captureOnCommitCallbacks() block began) must not grow.
+    if connection.run_on_commit:
+        registered_savepoints, callback = connection.run_on_commit[-1][:2]
+        if isinstance(callback, _PendingStamps) and registered_savepoints == savepoints:
             return callback
     pending = _PendingStamps(connection.alias, savepoints)
     transaction.on_commit(pending, using=connection.alias)
     return pending
+
+
+def _move_committed(hooks: list[Any]) -> None:
+    """After COMMIT, before any other commit callback: move the pending stamps.
+
+    The application's own callbacks registered before our first write
+    (a cache warmer, a CDN purge) would otherwise run between the commit
+    and the move and see the old stamps; one that raises would stop Django
+    from running ours at all. Our callback stays registered, and does
+    nothing when Django runs it.
+    """
+    for entry in hooks:
+        callback = entry[1]
+        if isinstance(callback, _PendingStamps):
+            callback()
 
 
 _RETURNING = re.compile(r"\bRETURNING\b", re.IGNORECASE)
@@ -323,7 +383,7 @@ def _on_post_migrate(using: str, **kwargs: Any) -> None:
 
 # Writes whose effect on rows their versions cannot show: rows gone (a
 # primary key may come back at version 1), or statements not rewritten.
-_VERSIONS_CANNOT_SHOW = frozenset({"DELETE", "TRUNCATE", "REPLACE", "WITH"})
+_VERSIONS_CANNOT_SHOW = frozenset({"DELETE", "TRUNCATE", "REPLACE", "MERGE", "WITH", "MULTI"})
 # Backends that compare unquoted identifiers case-insensitively.
 _FOLDING_VENDORS = frozenset({"postgresql", "sqlite"})
 
@@ -337,7 +397,8 @@ def _track_writes(
 ) -> Any:
     connection: BaseDatabaseWrapper = context["connection"]
     if not isinstance(sql, str):
-        return execute(sql, params, many, context)
+        # psycopg's sql.Composed and the like: read, never rewritten.
+        return _track_composed(execute, sql, params, many, context)
     write = written_tables(sql, fold_unquoted=connection.vendor in _FOLDING_VENDORS)
     if write is None:
         return execute(sql, params, many, context)
@@ -349,55 +410,143 @@ def _track_writes(
     elif write.verb == "INSERT":
         sql = _add_upsert_version_assignment(sql, write, connection)
     result = execute(sql, params, many, context)
-    if (
-        connection.vendor == "sqlite"
-        and not connection.in_atomic_block
-        and _RETURNING.search(sql) is not None
-    ):
-        # SQLite commits a RETURNING statement only once its rows are read,
-        # and the stamps must move after that commit: read them now and hand
-        # them to the caller from memory.
-        _prefetch_rows(context["cursor"])
+    if not connection.in_atomic_block:
+        # The stamps move right away (autocommit): first free the connection.
+        if write.verb == "MULTI" and connection.vendor == "mysql":
+            _prefetch_results(context["cursor"], all_sets=True)
+        elif connection.vendor == "sqlite" and _RETURNING.search(sql) is not None:
+            _prefetch_results(context["cursor"], all_sets=False)
     note_write(connection, write.tables, deletes=not versions_show_it)
     return result
 
 
-class _PrefetchedCursor:
-    """A DB-API cursor whose remaining rows were already read into memory."""
+@dataclass
+class _ResultSet:
+    description: Any
+    rowcount: int
+    rows: deque[Any]
 
-    def __init__(self, cursor: Any, rows: list[Any]) -> None:
+
+def _track_composed(
+    execute: Callable[..., Any], sql: Any, params: Any, many: bool, context: dict[str, Any]
+) -> Any:
+    """A statement that is not a string: note its writes as ones versions cannot show."""
+    connection: BaseDatabaseWrapper = context["connection"]
+    as_string = getattr(sql, "as_string", None)
+    try:
+        text = as_string(connection.connection) if as_string is not None else None
+    except Exception:  # an object we cannot render: nothing to learn from it
+        text = None
+    result = execute(sql, params, many, context)
+    write = written_tables(text, fold_unquoted=True) if isinstance(text, str) else None
+    if write is not None:
+        note_write(connection, write.tables, deletes=True)
+    return result
+
+
+class _PrefetchedCursor:
+    """A DB-API cursor whose pending result sets were already read into memory.
+
+    Serves those sets (rows, ``description``, ``rowcount``, ``nextset()``)
+    until the next ``execute``, then is the plain cursor again.
+    """
+
+    def __init__(self, cursor: Any, sets: list[_ResultSet]) -> None:
         self._cursor = cursor
-        self._rows = deque(rows)
+        self._sets: deque[_ResultSet] | None = deque(sets)
+
+    def _current(self) -> _ResultSet | None:
+        return self._sets[0] if self._sets else None
+
+    def execute(self, *args: Any, **kwargs: Any) -> Any:
+        self._sets = None
+        return self._cursor.execute(*args, **kwargs)
+
+    def executemany(self, *args: Any, **kwargs: Any) -> Any:
+        self._sets = None
+        return self._cursor.executemany(*args, **kwargs)
+
+    def nextset(self) -> bool | None:
+        if self._sets is None:
+            return self._cursor.nextset()  # type: ignore[no-any-return]
+        if len(self._sets) > 1:
+            self._sets.popleft()
+            return True
+        return None
 
     def fetchone(self) -> Any:
-        return self._rows.popleft() if self._rows else None
+        if self._sets is None:
+            return self._cursor.fetchone()
+        current = self._current()
+        return current.rows.popleft() if current and current.rows else None
 
     def fetchmany(self, size: int | None = None) -> list[Any]:
+        if self._sets is None:
+            return self._cursor.fetchmany(*(() if size is None else (size,)))  # type: ignore[no-any-return]
+        current = self._current()
+        if current is None:
+            return []
         count = self._cursor.arraysize if size is None else size
-        return [self._rows.popleft() for _ in range(min(count, len(self._rows)))]
+        return [current.rows.popleft() for _ in range(min(count, len(current.rows)))]
 
     def fetchall(self) -> list[Any]:
-        rows = list(self._rows)
-        self._rows.clear()
+        if self._sets is None:
+            return self._cursor.fetchall()  # type: ignore[no-any-return]
+        current = self._current()
+        if current is None:
+            return []
+        rows = list(current.rows)
+        current.rows.clear()
         return rows
 
     def __iter__(self) -> Iterator[Any]:
-        while self._rows:
-            yield self._rows.popleft()
+        while (row := self.fetchone()) is not None:
+            yield row
 
     def __getattr__(self, name: str) -> Any:
+        current = self._current() if self._sets is not None else None
+        if current is not None and name in {"description", "rowcount"}:
+            return getattr(current, name)
         return getattr(self._cursor, name)
 
 
-def _prefetch_rows(cursor_wrapper: Any) -> None:
+def _prefetch_results(cursor_wrapper: Any, *, all_sets: bool) -> None:
+    """Read the statement's pending results so the connection is free for the stamp move.
+
+    SQLite commits a RETURNING statement only once its rows are read, and
+    MySQL refuses another statement while results of several are pending.
+    """
     raw = cursor_wrapper.cursor
-    cursor_wrapper.cursor = _PrefetchedCursor(raw, raw.fetchall())
+    sets = []
+    while True:
+        rows = deque(raw.fetchall()) if raw.description is not None else deque()
+        sets.append(_ResultSet(raw.description, raw.rowcount, rows))
+        if not all_sets or not raw.nextset():
+            break
+    cursor_wrapper.cursor = _PrefetchedCursor(raw, sets)
 
 
 def install(connection: BaseDatabaseWrapper) -> None:
-    """Watch a connection's writes (idempotent)."""
+    """Watch a connection's writes and commits (idempotent)."""
     if _track_writes not in connection.execute_wrappers:
         connection.execute_wrappers.append(_track_writes)
+    run_hooks = connection.run_and_clear_commit_hooks
+    if not getattr(run_hooks, "django_conditional", False):
+
+        @wraps(run_hooks)
+        def move_stamps_then_run_hooks() -> None:
+            # The stamp move may commit a statement of its own, which would
+            # run the waiting hooks from inside it: set them aside meanwhile.
+            hooks = connection.run_on_commit
+            connection.run_on_commit = []
+            try:
+                _move_committed(hooks)
+            finally:
+                connection.run_on_commit = hooks
+            run_hooks()
+
+        move_stamps_then_run_hooks.django_conditional = True  # type: ignore[attr-defined]
+        connection.run_and_clear_commit_hooks = move_stamps_then_run_hooks  # type: ignore[method-assign]
 
 
 @receiver(connection_created)
@@ -483,18 +632,25 @@ def touch(*targets: type[Model] | Model | str, using: str | None = None) -> None
     """
     from django_conditional.models import VersionedModel
 
-    tables_by_alias: dict[str, set[str]] = {}
+    # Unknown changes to a model or table: versions cannot show them. An
+    # instance's own version moves, which shows its change exactly.
+    unknown: dict[str, set[str]] = {}
+    versioned: dict[str, set[str]] = {}
     for target in targets:
         alias = using
-        if isinstance(target, str):
-            tables: tuple[str, ...] = (target,)
-        elif isinstance(target, Model):
-            alias = using or target._state.db
-            tables = model_tables(type(target))
+        if isinstance(target, Model):
+            alias = using or target._state.db or "default"
             if isinstance(target, VersionedModel):
-                _bump_versions(type(target), [target.pk], alias or "default")
+                _bump_versions(type(target), [target.pk], alias)
+                versioned.setdefault(alias, set()).update(model_tables(type(target)))
+                continue
+            tables: tuple[str, ...] = model_tables(type(target))
+        elif isinstance(target, str):
+            tables = (target,)
         else:
             tables = model_tables(target)
-        tables_by_alias.setdefault(alias or "default", set()).update(tables)
-    for alias, tables_ in tables_by_alias.items():
+        unknown.setdefault(alias or "default", set()).update(tables)
+    for alias, tables_ in unknown.items():
         note_write(connections[alias], tables_, deletes=True)
+    for alias, tables_ in versioned.items():
+        note_write(connections[alias], tables_)

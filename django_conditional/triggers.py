@@ -15,13 +15,34 @@ table's also moves the stamps of the tables at both ends (``tables.table_info``)
 and a DELETE (or TRUNCATE) also moves the table's deletion stamp
 (``tables.deletion_stamp``).
 
+A versioned table (``tables.table_info(table).version_column``) gets one more
+trigger, so that a raw UPDATE moves each row's version as ``tracking`` does for
+the ORM's: a row-level trigger adds 1 to the version of each updated row whose
+UPDATE left the version as it was. An UPDATE that sets the version itself (the
+ORM's ``version = version + 1``) keeps its value, so nothing is counted twice;
+no trigger can see an UPDATE's SET list, so setting the version to the value it
+already has counts as leaving it alone and moves it all the same. Limits:
+
+- Multi-table inheritance: the version lives in the parent's table, so a raw
+  UPDATE of only a child's table moves the stamps but no version (as for raw
+  SQL through Django's own cursor).
+- The trigger names the version column. Before a migration drops or renames
+  it, run ``conditional_triggers uninstall`` on the model (and install again
+  after a rename): MariaDB/MySQL would otherwise fail every later UPDATE of the
+  table, PostgreSQL every UPDATE after a rename (a drop removes the trigger with
+  the column), and SQLite refuses to drop the column.
+
 Costs, per backend:
 
 - PostgreSQL: two statement-level triggers per table (INSERT or UPDATE;
   DELETE or TRUNCATE) calling one shared function, so a bulk write moves
-  each stamp once, whatever the number of rows.
+  each stamp once, whatever the number of rows. A versioned table's
+  row-level trigger compares the versions in its WHEN clause, so the ORM's
+  updates never call its function.
 - MariaDB/MySQL and SQLite have no statement-level triggers: three row-level
-  triggers per table, so a statement writing N rows upserts N times.
+  triggers per table, so a statement writing N rows upserts N times. On
+  SQLite, which cannot assign to NEW, each row a raw UPDATE leaves at its
+  version is updated a second time, which upserts its stamp again.
 
 Everywhere the upsert locks the table's stamp row until the writing
 transaction ends, so concurrent transactions writing the same table queue on
@@ -47,6 +68,7 @@ __all__ = [
     "STAMP_TABLE",
     "SUPPORTED_VENDORS",
     "TRIGGER_PREFIX",
+    "VERSION_EVENT",
     "install",
     "install_sql",
     "install_statements",
@@ -57,6 +79,7 @@ __all__ = [
     "uninstall",
     "uninstall_all",
     "uninstall_statements",
+    "version_columns",
     "written_tables_for_models",
 ]
 
@@ -86,6 +109,11 @@ _EVENTS: dict[str, dict[str, str]] = {
     "mysql": {"insert": "INSERT", "update": "UPDATE", "delete": "DELETE"},
     "sqlite": {"insert": "INSERT", "update": "UPDATE", "delete": "DELETE"},
 }
+
+# The name suffix of the row-level trigger that moves a versioned table's versions.
+VERSION_EVENT = "version"
+
+_VERSION_TRIGGER = re.compile(rf"{TRIGGER_PREFIX}[0-9a-f]{{8}}_{VERSION_EVENT}(?:_|\Z)")
 
 _MAX_TOKEN = 2**63 - 1
 
@@ -125,17 +153,19 @@ _CATALOG_SQL: dict[str, str] = {
 # --- Names ------------------------------------------------------------------------
 
 
-def trigger_names(vendor: str, table: str) -> tuple[str, ...]:
+def trigger_names(vendor: str, table: str, *, versioned: bool = False) -> tuple[str, ...]:
     """The names of ``table``'s triggers on ``vendor``: one per event, two on PostgreSQL.
 
-    ``dcond_<8 hex digits of the name's SHA-1>_<event>_<table>``, the table part
-    lowercased, reduced to letters, digits and underscores, and cut to keep the
-    whole within 63 characters. Deterministic, so uninstalling needs no state;
-    the hash keeps names of different tables apart even when the readable part
-    is cut or folded (MySQL and SQLite scope trigger names to the whole
-    database, not to a table).
+    A ``versioned`` table has one more, last, that moves its versions (event
+    ``version``). ``dcond_<8 hex digits of the name's SHA-1>_<event>_<table>``,
+    the table part lowercased, reduced to letters, digits and underscores, and
+    cut to keep the whole within 63 characters. Deterministic, so uninstalling
+    needs no state; the hash keeps names of different tables apart even when
+    the readable part is cut or folded (MySQL and SQLite scope trigger names to
+    the whole database, not to a table).
     """
-    return tuple(_trigger_name(table, event) for event in _EVENTS[_check_vendor(vendor)])
+    events = [*_EVENTS[_check_vendor(vendor)], *([VERSION_EVENT] if versioned else [])]
+    return tuple(_trigger_name(table, event) for event in events)
 
 
 def _trigger_name(table: str, event: str) -> str:
@@ -156,6 +186,7 @@ def install_statements(
     quote_name: QuoteName,
     *,
     moves: Mapping[str, Collection[str]] | None = None,
+    versions: Mapping[str, str] | None = None,
     schema: str | None = None,
 ) -> list[str]:
     """The SQL that installs (or replaces) the triggers on ``tables``, in order.
@@ -163,9 +194,11 @@ def install_statements(
     ``quote_name`` is the backend's ``connection.ops.quote_name``. ``moves``
     maps a table to the stamps a write to it moves (besides its own), such as
     a through table's two ends; a DELETE or TRUNCATE also moves the table's
-    deletion stamp. ``schema`` is where the stamp table lives on PostgreSQL
-    (see ``install``, which finds both). Running the result again replaces
-    the triggers, so installing twice is harmless.
+    deletion stamp. ``versions`` maps each versioned table to its version
+    column, which then also gets the trigger that moves it on raw UPDATEs.
+    ``schema`` is where the stamp table lives on PostgreSQL (see ``install``,
+    which finds all three). Running the result again replaces the triggers,
+    so installing twice is harmless.
 
     Raises ``ImproperlyConfigured`` for a database other than PostgreSQL,
     MariaDB/MySQL and SQLite, and ``ValueError`` for the stamp table itself.
@@ -175,9 +208,10 @@ def install_statements(
     if not tables:
         return []
     moved = {table: _moved(table, moves) for table in tables}
+    columns = {table: versions[table] for table in tables if versions and table in versions}
     if vendor == "postgresql":
-        return _postgresql_install(tables, moved, quote_name, schema)
-    return _row_trigger_install(vendor, tables, moved, quote_name)
+        return _postgresql_install(tables, moved, columns, quote_name, schema)
+    return _row_trigger_install(vendor, tables, moved, columns, quote_name)
 
 
 def uninstall_statements(
@@ -189,12 +223,16 @@ def uninstall_statements(
 ) -> list[str]:
     """The SQL that drops the triggers on ``tables``; those not there are skipped.
 
-    On PostgreSQL it also drops the shared function once no trigger uses it
-    any more, so uninstalling every table leaves nothing behind.
+    Versioned or not, each table's version trigger is dropped too. On
+    PostgreSQL it also drops the version triggers' functions, and the shared
+    function once no trigger uses it any more, so uninstalling every table
+    leaves nothing behind.
     """
     vendor = _check_vendor(vendor)
     tables = _check_tables(vendor, tables)
-    pairs = [(table, name) for table in tables for name in trigger_names(vendor, table)]
+    pairs = [
+        (table, name) for table in tables for name in trigger_names(vendor, table, versioned=True)
+    ]
     return _drop_statements(vendor, pairs, quote_name, schema)
 
 
@@ -204,12 +242,10 @@ def _drop_statements(
     quote_name: QuoteName,
     schema: str | None,
 ) -> list[str]:
-    """Drop each (table, trigger name); PostgreSQL scopes trigger names to a table."""
+    """Drop each (table, trigger name), then the shared function if no trigger uses it."""
+    statements = _drop_triggers(vendor, pairs, quote_name, schema)
     if vendor != "postgresql":
-        return [f"DROP TRIGGER IF EXISTS {quote_name(name)}" for _, name in pairs]
-    statements = [
-        f"DROP TRIGGER IF EXISTS {quote_name(name)} ON {quote_name(table)}" for table, name in pairs
-    ]
+        return statements
     function = _qualified(FUNCTION_NAME, quote_name, schema)
     signature = _postgresql_literal(f"{function}()")
     statements.append(
@@ -225,9 +261,30 @@ def _drop_statements(
     return statements
 
 
+def _drop_triggers(
+    vendor: str,
+    pairs: Iterable[tuple[str, str]],
+    quote_name: QuoteName,
+    schema: str | None,
+) -> list[str]:
+    """Drop each (table, trigger name); PostgreSQL scopes trigger names to a table.
+
+    On PostgreSQL a version trigger's function, named as the trigger, goes too.
+    """
+    if vendor != "postgresql":
+        return [f"DROP TRIGGER IF EXISTS {quote_name(name)}" for _, name in pairs]
+    statements: list[str] = []
+    for table, name in pairs:
+        statements.append(f"DROP TRIGGER IF EXISTS {quote_name(name)} ON {quote_name(table)}")
+        if _VERSION_TRIGGER.match(name):
+            statements.append(f"DROP FUNCTION IF EXISTS {_qualified(name, quote_name, schema)}()")
+    return statements
+
+
 def _postgresql_install(
     tables: list[str],
     moved: dict[str, list[str]],
+    versions: dict[str, str],
     quote_name: QuoteName,
     schema: str | None,
 ) -> list[str]:
@@ -275,13 +332,49 @@ def _postgresql_install(
                 f"AFTER {events[event]} ON {quote_name(table)}\n"
                 f"FOR EACH STATEMENT EXECUTE FUNCTION {function}({arguments})"
             )
+        if table in versions:
+            statements.extend(
+                _postgresql_version_install(table, versions[table], quote_name, schema)
+            )
     return statements
+
+
+def _postgresql_version_install(
+    table: str, column: str, quote_name: QuoteName, schema: str | None
+) -> list[str]:
+    """A function per table, named as its trigger, since plpgsql cannot name a column by value.
+
+    A shared function taking the column in TG_ARGV would have to turn every
+    updated row into jsonb (detoasting it) to read and set one field.
+    """
+    name = _trigger_name(table, VERSION_EVENT)
+    function = _qualified(name, quote_name, schema)
+    version = quote_name(column)
+    # Not SECURITY DEFINER: it reads and writes no table, only the row being updated.
+    # The test lives in the trigger's WHEN clause rather than the function: the
+    # ORM's updates (which set the version) then never call the function, and the
+    # trigger depends on the column, so Django's DROP COLUMN ... CASCADE removes it
+    # with the column instead of leaving every later UPDATE failing.
+    return [
+        f"CREATE OR REPLACE FUNCTION {function}() RETURNS trigger\n"
+        "LANGUAGE plpgsql AS $$\n"
+        "BEGIN\n"
+        f"    NEW.{version} := OLD.{version} + 1;\n"
+        "    RETURN NEW;\n"
+        "END\n"
+        "$$",
+        f"CREATE OR REPLACE TRIGGER {quote_name(name)}\n"
+        f"BEFORE UPDATE ON {quote_name(table)}\n"
+        f"FOR EACH ROW WHEN (NEW.{version} IS NOT DISTINCT FROM OLD.{version})\n"
+        f"EXECUTE FUNCTION {function}()",
+    ]
 
 
 def _row_trigger_install(
     vendor: str,
     tables: list[str],
     moved: dict[str, list[str]],
+    versions: dict[str, str],
     quote_name: QuoteName,
 ) -> list[str]:
     column, token = quote_name("table"), quote_name("token")
@@ -314,7 +407,38 @@ def _row_trigger_install(
                 f"CREATE TRIGGER {quote_name(name)} AFTER {events[event]} ON {quote_name(table)} "
                 f"FOR EACH ROW {body}"
             )
+        if table in versions:
+            name = _trigger_name(table, VERSION_EVENT)
+            statements.append(f"DROP TRIGGER IF EXISTS {quote_name(name)}")
+            statements.append(
+                _row_version_trigger(vendor, name, table, versions[table], quote_name)
+            )
     return statements
+
+
+def _row_version_trigger(
+    vendor: str, name: str, table: str, column: str, quote_name: QuoteName
+) -> str:
+    version, quoted_table = quote_name(column), quote_name(table)
+    if vendor == "mysql":
+        # IF() rather than an IF statement: a body without ";" needs no DELIMITER
+        # change in the mysql client. <=> is NULL-safe equality.
+        return (
+            f"CREATE TRIGGER {quote_name(name)} BEFORE UPDATE ON {quoted_table} FOR EACH ROW "
+            f"SET NEW.{version} = IF(NEW.{version} <=> OLD.{version}, OLD.{version} + 1, "
+            f"NEW.{version})"
+        )
+    # SQLite cannot assign to NEW, so the trigger updates the row again, after.
+    # That UPDATE sets the version, so this trigger's WHEN is false for it: it
+    # cannot loop, even with PRAGMA recursive_triggers on (off by default, which
+    # already keeps a trigger from firing itself). It does fire the table's other
+    # triggers, the stamp upsert included; changes() and rowcount ignore it.
+    # rowid: every table Django creates has one (none is WITHOUT ROWID).
+    return (
+        f"CREATE TRIGGER {quote_name(name)} AFTER UPDATE ON {quoted_table} FOR EACH ROW "
+        f"WHEN NEW.{version} IS OLD.{version} BEGIN UPDATE {quoted_table} "
+        f"SET {version} = OLD.{version} + 1 WHERE rowid = NEW.rowid; END"
+    )
 
 
 def _moved_by(table: str, event: str, moved: dict[str, list[str]]) -> list[str]:
@@ -347,7 +471,7 @@ def _check_tables(vendor: str, tables: Iterable[str]) -> list[str]:
         if vendor == "mysql" and "\\" in table:
             # A backslash means different things with and without NO_BACKSLASH_ESCAPES.
             raise ValueError(f"Table {table!r}: a name with a backslash is not supported on MySQL.")
-        for name in trigger_names(vendor, table):
+        for name in trigger_names(vendor, table, versioned=True):
             other = owners.setdefault(name, table)
             if other != table:  # a 32-bit hash collision and the same readable part
                 raise ValueError(
@@ -389,19 +513,22 @@ def install(
     tables: Iterable[str],
     *,
     moves: Mapping[str, Collection[str]] | None = None,
+    versions: Mapping[str, str] | None = None,
 ) -> list[str]:
     """Install (or replace) the triggers on ``tables`` in ``connection``'s database.
 
-    ``moves`` defaults to what ``tables.table_info`` says for the current
-    models, the same stamps ``tracking`` moves for the ORM's writes; the
-    migration operation passes its own, from the historical models. Returns
+    ``moves`` and ``versions`` (see ``install_statements``) default to what
+    ``tables.table_info`` says for the current models, the same stamps and
+    versions ``tracking`` moves for the ORM's writes; the migration operation
+    passes its own, from the historical models. A version trigger the catalog
+    shows on a table that is not versioned (any more) is dropped. Returns
     the statements run. Atomic where the database can roll back DDL
     (PostgreSQL, SQLite); on MySQL each statement commits on its own.
 
     Raises ``ImproperlyConfigured`` when the stamp table is missing: a trigger
     writing to a table that does not exist would make every write fail.
     """
-    statements = _install_sql(connection, tables, moves, required=True)
+    statements = _install_sql(connection, tables, moves, versions, required=True)
     _execute(connection, statements)
     return statements
 
@@ -411,30 +538,56 @@ def install_sql(
     tables: Iterable[str],
     *,
     moves: Mapping[str, Collection[str]] | None = None,
+    versions: Mapping[str, str] | None = None,
 ) -> list[str]:
     """The statements ``install`` would run, for review or for a DBA to run by hand.
 
     Unlike ``install`` it works before the stamp table exists (on
     PostgreSQL the names are then left to the search path).
     """
-    return _install_sql(connection, tables, moves, required=False)
+    return _install_sql(connection, tables, moves, versions, required=False)
 
 
 def _install_sql(
     connection: BaseDatabaseWrapper,
     tables: Iterable[str],
     moves: Mapping[str, Collection[str]] | None,
+    versions: Mapping[str, str] | None,
     *,
     required: bool,
 ) -> list[str]:
     vendor = _check_vendor(connection.vendor)
-    tables = list(tables)
+    tables = _check_tables(vendor, tables)
     if not tables:
         return []
     if moves is None:
         moves = {table: table_info(table).moves for table in tables}
+    if versions is None:
+        versions = _current_versions(tables)
     schema = _stamp_table_schema(connection, required=required)
-    return install_statements(vendor, tables, connection.ops.quote_name, moves=moves, schema=schema)
+    quote_name = connection.ops.quote_name
+    # A version trigger left on a table no longer versioned would still name the
+    # column, which a migration may have dropped (MySQL then fails every UPDATE).
+    found = triggers_by_table(connection)
+    unversioned = [
+        (table, _trigger_name(table, VERSION_EVENT)) for table in tables if table not in versions
+    ]
+    stale = [(table, name) for table, name in unversioned if name in found.get(table, ())]
+    return [
+        *_drop_triggers(vendor, stale, quote_name, schema),
+        *install_statements(
+            vendor, tables, quote_name, moves=moves, versions=versions, schema=schema
+        ),
+    ]
+
+
+def _current_versions(tables: Iterable[str]) -> dict[str, str]:
+    """Each versioned table's version column, as ``tracking`` sees the current models."""
+    return {
+        table: column
+        for table in tables
+        if (column := table_info(table).version_column) is not None
+    }
 
 
 def uninstall(connection: BaseDatabaseWrapper, tables: Iterable[str]) -> list[str]:
@@ -446,7 +599,9 @@ def uninstall(connection: BaseDatabaseWrapper, tables: Iterable[str]) -> list[st
     vendor = _check_vendor(connection.vendor)
     tables = _check_tables(vendor, tables)
     found = triggers_by_table(connection)
-    pairs = {(table, name) for table in tables for name in trigger_names(vendor, table)}
+    pairs = {
+        (table, name) for table in tables for name in trigger_names(vendor, table, versioned=True)
+    }
     pairs |= {(table, name) for table in tables for name in found.get(table, ())}
     return _drop(connection, sorted(pairs))
 
@@ -455,18 +610,46 @@ def uninstall_all(connection: BaseDatabaseWrapper) -> list[str]:
     """Drop every trigger of ours in ``connection``'s database, whatever table it is on.
 
     For a clean slate: it also finds triggers left on renamed tables and on
-    tables no model names any more. Returns the statements run.
+    tables no model names any more, and on PostgreSQL the functions of
+    version triggers that are gone (a DROP COLUMN ... CASCADE of the version
+    column takes the trigger, not its function). Returns the statements run.
     """
     _check_vendor(connection.vendor)
     found = triggers_by_table(connection)
-    return _drop(connection, sorted((t, name) for t, names in found.items() for name in names))
+    pairs = sorted((t, name) for t, names in found.items() for name in names)
+    return _drop(connection, pairs, orphans=True)
 
 
-def _drop(connection: BaseDatabaseWrapper, pairs: list[tuple[str, str]]) -> list[str]:
+def _drop(
+    connection: BaseDatabaseWrapper, pairs: list[tuple[str, str]], *, orphans: bool = False
+) -> list[str]:
     schema = _stamp_table_schema(connection, required=False)
-    statements = _drop_statements(connection.vendor, pairs, connection.ops.quote_name, schema)
+    quote_name = connection.ops.quote_name
+    statements = _drop_statements(connection.vendor, pairs, quote_name, schema)
+    if orphans and connection.vendor == "postgresql":
+        dropped = {name for _, name in pairs}
+        statements[-1:-1] = [
+            f"DROP FUNCTION IF EXISTS {_qualified(name, quote_name, schema)}()"
+            for name in _unused_version_functions(connection, schema)
+            if name not in dropped
+        ]
     _execute(connection, statements)
     return statements
+
+
+def _unused_version_functions(connection: BaseDatabaseWrapper, schema: str | None) -> list[str]:
+    """PostgreSQL: our version triggers' functions that no trigger uses, in the stamp schema."""
+    where = "p.pronamespace = to_regnamespace(%s)" if schema else "pg_function_is_visible(p.oid)"
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT p.proname FROM pg_catalog.pg_proc p "
+            f"WHERE {where} AND p.prorettype = 'pg_catalog.trigger'::pg_catalog.regtype "
+            "AND p.pronargs = 0 AND NOT EXISTS "
+            "(SELECT 1 FROM pg_catalog.pg_trigger t WHERE t.tgfoid = p.oid)",
+            [connection.ops.quote_name(schema)] if schema else [],
+        )
+        names = [str(name) for (name,) in cursor.fetchall()]
+    return sorted(name for name in names if _VERSION_TRIGGER.match(name))
 
 
 def installed_tables(connection: BaseDatabaseWrapper) -> set[str]:
@@ -475,15 +658,18 @@ def installed_tables(connection: BaseDatabaseWrapper) -> set[str]:
     Read from the catalog (``pg_trigger``, ``information_schema.TRIGGERS``,
     ``sqlite_master``), so it also sees triggers installed by a migration, by
     another process or from ``manage.py conditional_triggers sql`` output.
-    A table missing one of its row-level triggers, or carrying triggers named
-    for another table (renamed since), is not counted.
+    A table missing one of its row-level triggers, carrying only triggers
+    named for another table (renamed since), versioned (``tables.table_info``)
+    without its version trigger, or not versioned with one, is not counted.
     """
     vendor = _check_vendor(connection.vendor)
-    return {
-        table
-        for table, names in triggers_by_table(connection).items()
-        if set(trigger_names(vendor, table)) <= names
-    }
+    installed: set[str] = set()
+    for table, names in triggers_by_table(connection).items():
+        versioned = table_info(table).version_column is not None
+        expected = set(trigger_names(vendor, table, versioned=versioned))
+        if expected <= names and (versioned or _trigger_name(table, VERSION_EVENT) not in names):
+            installed.add(table)
+    return installed
 
 
 def triggers_by_table(connection: BaseDatabaseWrapper) -> dict[str, set[str]]:
@@ -576,6 +762,36 @@ def moved_stamps(models_: Iterable[type[models.Model]]) -> dict[str, frozenset[s
             if through in moves:
                 moves[through] |= {field.model._meta.db_table, field.related_model._meta.db_table}
     return {table: frozenset(moved - {STAMP_TABLE}) for table, moved in moves.items()}
+
+
+def version_columns(models_: Iterable[type[models.Model]]) -> dict[str, str]:
+    """The version column of each versioned table among these models' tables, by table.
+
+    A multi-table child's version lives in its parent's table. Like
+    ``moved_stamps`` it works on historical models, which keep none of
+    ``VersionedModel`` but its field (migrations flatten abstract bases away),
+    so the field is what is recognised: named ``version``, a
+    ``PositiveBigIntegerField``, not editable, defaulting to 1. A test keeps
+    this in agreement with ``tables.table_info`` for the current models.
+    """
+    columns: dict[str, str] = {}
+    for model in models_:
+        concrete = model._meta.concrete_model or model
+        for owner in (concrete, *concrete._meta.get_parent_list()):
+            for field in owner._meta.local_concrete_fields:
+                if _is_version_field(field) and field.column:
+                    columns[owner._meta.db_table] = field.column
+    columns.pop(STAMP_TABLE, None)
+    return columns
+
+
+def _is_version_field(field: Any) -> bool:
+    return (
+        field.name == "version"
+        and isinstance(field, models.PositiveBigIntegerField)
+        and not field.editable
+        and field.default == 1
+    )
 
 
 def _many_to_many_fields(model: type[models.Model]) -> list[Any]:

@@ -31,11 +31,17 @@ class Validator:
 
     ``exists`` is False when the validator functions found nothing (both
     returned ``None``): RFC 9110's ``*`` then sees no current representation.
+    A Django-style ``last_modified_func`` is trusted to be exact.
     """
 
     etag: EntityTag | None = None
     last_modified: dt.datetime | None = None
     exists: bool = True
+    # False when Last-Modified is advisory only: some changes the entity tag
+    # sees (deletions, writes to other models the page shows) do not move it,
+    # so If-Modified-Since and If-Unmodified-Since are not evaluated against
+    # it (RFC 9110 lets a server ignore them when it has no usable date).
+    last_modified_is_exact: bool = True
 
     @classmethod
     def from_values(
@@ -63,7 +69,7 @@ class Validator:
         """The pure HTTP layer's view of this validator at time ``now``."""
         return Representation(
             etag=self.etag,
-            last_modified=self.last_modified_seconds(now),
+            last_modified=self.last_modified_seconds(now) if self.last_modified_is_exact else None,
             exists=self.exists,
         )
 

@@ -60,7 +60,11 @@ class ConditionalViewMixin:
         options = ResponseOptions(self.cache_control, self.vary)
         if not self.public:
             options = options.per_user()
-        if not engine.needs_validator(request):
+        method = (request.method or "GET").lower()
+        has_handler = method in self.http_method_names and hasattr(self, method)  # type: ignore[attr-defined]
+        # Without a handler the answer is 405 whatever the preconditions say
+        # (RFC 9110 section 13.2.1): nothing to compute.
+        if not has_handler or not engine.needs_validator(request):
             request.conditional = ConditionalState()  # type: ignore[attr-defined]
             return super().dispatch(request, *args, **kwargs)  # type: ignore[misc,no-any-return]
         identity = f"{type(self).__module__}.{type(self).__qualname__}"

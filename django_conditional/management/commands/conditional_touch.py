@@ -15,7 +15,7 @@ from django.db import DEFAULT_DB_ALIAS
 from django.db.models import Model
 
 from django_conditional.tables import model_tables
-from django_conditional.tracking import move_stamps
+from django_conditional.tracking import touch
 
 
 class Command(BaseCommand):
@@ -48,7 +48,8 @@ class Command(BaseCommand):
             else [model for label in labels for model in _models_for(label)]
         )
         tables = {table for model in models for table in model_tables(model)}
-        move_stamps(options["database"], tables)
+        # touch() also moves what versions cannot show: the change is unknown.
+        touch(*sorted(tables), using=options["database"])
         self.stdout.write(f"Moved the stamps of {len(tables)} table(s) in {options['database']!r}.")
 
 

@@ -26,9 +26,10 @@ class Command(BaseCommand):
     help = (
         "Install, uninstall, print (sql) or list (status) the database triggers that move "
         "change stamps when something other than Django writes to a table (raw SQL from "
-        "another service, psql, a cron job). Without labels: every installed model's table "
-        "that exists in the database, except CONDITIONAL_IGNORED_TABLES; 'uninstall' "
-        "without labels removes every trigger of ours."
+        "another service, psql, a cron job); on a versioned model's table they also "
+        "increment the version of each row such an UPDATE changes. Without labels: every "
+        "installed model's table that exists in the database, except "
+        "CONDITIONAL_IGNORED_TABLES; 'uninstall' without labels removes every trigger of ours."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
