@@ -238,3 +238,24 @@ def _skip_reason(report: pytest.TestReport) -> str:
 
 
 # Fixtures for the package's tests go below this line. --------------------------------
+
+
+class _FreshnessSummary:
+    """Prints the freshness state machine's numbers (hit rate, stale 304s) after the run."""
+
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+
+    def pytest_terminal_summary(self, terminalreporter: Any) -> None:
+        if self.lines:
+            terminalreporter.section("freshness: stale 304s and hit rate")
+            for line in self.lines:
+                terminalreporter.write_line(line)
+
+
+@pytest.fixture(scope="session")
+def freshness_report(pytestconfig: pytest.Config) -> list[str]:
+    """Lines for the end-of-run summary; a plugin object, since hooks belong above the marker."""
+    summary = _FreshnessSummary()
+    pytestconfig.pluginmanager.register(summary, "freshness-summary")
+    return summary.lines

@@ -113,13 +113,13 @@ def site(django_user_model) -> dict[str, Any]:
     """
     tag = TagFactory(name="Browsers", slug="browsers")
     author = AuthorFactory(name="Tim Berners-Lee", slug="timbl")
-    ArticleFactory.create_batch(4, author=author, tags=[tag])
+    others = ArticleFactory.create_batch(4, author=author, tags=[tag])
     article = ArticleFactory(author=author, title="The first web page", tags=[tag])
     CommentFactory(article=article, body="Still online.")
     django_user_model.objects.create_superuser(
         username="editor", email="editor@example.com", password=ADMIN_PASSWORD
     )
-    return {"pk": article.pk, "slug": article.slug}
+    return {"pk": article.pk, "slug": article.slug, "other_slug": others[0].slug}
 
 
 @pytest.fixture
@@ -148,6 +148,8 @@ def requests_for(server_log: list[Seen], path: str) -> list[Seen]:
         pytest.param("/", id="list"),
         pytest.param("/articles/{slug}/", id="detail"),
         pytest.param("/async/articles/{slug}/", id="async-detail"),
+        pytest.param("/authors/timbl/", id="author"),
+        pytest.param("/tags/browsers/", id="tag"),
     ],
 )
 def test_reload_revalidates_and_keeps_the_page(page, site, server_log, path):
@@ -182,18 +184,22 @@ def test_following_a_link_back_to_the_list_revalidates(page, site, server_log):
     assert page.get_by_role("link", name="The first web page").is_visible()
 
 
+def edit_title_in_the_admin(page, pk, title):
+    page.goto(f"/admin/login/?next=/admin/demo/article/{pk}/change/")
+    page.get_by_label("Username").fill("editor")
+    page.get_by_label("Password").fill(ADMIN_PASSWORD)
+    page.get_by_role("button", name="Log in").click()
+    page.wait_for_url(f"**/admin/demo/article/{pk}/change/")
+    page.locator("#id_title").fill(title)
+    page.locator("input[name=_save]").click()
+    page.wait_for_url("**/admin/demo/article/")
+
+
 def test_an_edit_in_the_admin_is_never_answered_with_304(page, site, server_log):
     first = page.goto("/")
     etag = first.headers["etag"]
 
-    page.goto(f"/admin/login/?next=/admin/demo/article/{site['pk']}/change/")
-    page.get_by_label("Username").fill("editor")
-    page.get_by_label("Password").fill(ADMIN_PASSWORD)
-    page.get_by_role("button", name="Log in").click()
-    page.wait_for_url(f"**/admin/demo/article/{site['pk']}/change/")
-    page.locator("#id_title").fill("The first web page, revised")
-    page.locator("input[name=_save]").click()
-    page.wait_for_url("**/admin/demo/article/")
+    edit_title_in_the_admin(page, site["pk"], "The first web page, revised")
 
     revisited = page.goto("/")
 
@@ -201,3 +207,21 @@ def test_an_edit_in_the_admin_is_never_answered_with_304(page, site, server_log)
     # The browser did ask conditionally, with the old tag, and got the new page.
     assert requests_for(server_log, "/")[-1] == Seen("/", if_none_match=etag, status=200)
     assert page.get_by_role("link", name="The first web page, revised").is_visible()
+
+
+def test_an_edit_in_the_admin_keeps_other_articles_304(page, site, server_log):
+    other = f"/articles/{site['other_slug']}/"
+    edited = f"/articles/{site['slug']}/"
+    other_etag = page.goto(other).headers["etag"]
+    edited_etag = page.goto(edited).headers["etag"]
+
+    edit_title_in_the_admin(page, site["pk"], "The first web page, revised")
+    page.goto(other)
+    page.goto(edited)
+
+    # The edited article's page is sent again; the other one is still current.
+    assert requests_for(server_log, other)[-1] == Seen(other, if_none_match=other_etag, status=304)
+    assert requests_for(server_log, edited)[-1] == Seen(
+        edited, if_none_match=edited_etag, status=200
+    )
+    assert page.get_by_role("heading", name="The first web page, revised").is_visible()

@@ -234,3 +234,22 @@ def test_raw_updates_change_the_validator(article, statement, vendors):
     with connection.cursor() as cursor:
         cursor.execute(statement.format(t=table, T=table.upper()), [article.pk])
     assert tag() != before
+
+
+def test_stamps_move_with_capture_on_commit_callbacks(db, django_capture_on_commit_callbacks):
+    """Tests inside a transaction (TestCase, the db fixture) run our callback on request."""
+    author = Author.objects.create(name="Ada")
+    before = stamp(Author)
+    with django_capture_on_commit_callbacks(execute=True):
+        author.save()
+    assert stamp(Author) != before
+
+
+def test_stamps_move_before_the_applications_commit_hooks(transactional_db):
+    seen = []
+    before = stamp(Note)
+    with transaction.atomic():
+        transaction.on_commit(lambda: seen.append(stamp(Note)))
+        Note.objects.create(text="n")
+    assert seen
+    assert seen[0] != before

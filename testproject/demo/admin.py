@@ -1,4 +1,9 @@
-"""Admin for the demo blog, so edits (and the validators they move) can be tried by hand."""
+"""Admin for the demo blog, so edits (and the validators they move) can be tried by hand.
+
+Nothing here knows about django_conditional: the admin writes through the ORM,
+and the models' mixins see every write. Each change page shows the row's
+``version``, which the database increments on every write.
+"""
 
 from collections.abc import Sequence
 from typing import ClassVar
@@ -10,16 +15,18 @@ from testproject.demo.models import Article, Author, Comment, Tag
 
 @admin.register(Author)
 class AuthorAdmin(admin.ModelAdmin):
-    list_display = ("name", "slug")
+    list_display = ("name", "slug", "version", "modified")
     search_fields = ("name", "slug")
     prepopulated_fields: ClassVar[dict[str, Sequence[str]]] = {"slug": ("name",)}
+    readonly_fields = ("version", "modified")
 
 
 @admin.register(Tag)
 class TagAdmin(admin.ModelAdmin):
-    list_display = ("name", "slug")
+    list_display = ("name", "slug", "version")
     search_fields = ("name", "slug")
     prepopulated_fields: ClassVar[dict[str, Sequence[str]]] = {"slug": ("name",)}
+    readonly_fields = ("version",)
 
 
 class CommentInline(admin.TabularInline):
@@ -30,7 +37,7 @@ class CommentInline(admin.TabularInline):
 
 @admin.register(Article)
 class ArticleAdmin(admin.ModelAdmin):
-    list_display = ("title", "author", "is_published", "published_at", "updated_at")
+    list_display = ("title", "author", "is_published", "published_at", "version", "modified")
     list_filter = ("is_published", "tags")
     list_select_related = ("author",)
     search_fields = ("title", "slug", "body")
@@ -38,14 +45,15 @@ class ArticleAdmin(admin.ModelAdmin):
     autocomplete_fields = ("author",)
     filter_horizontal = ("tags",)
     date_hierarchy = "published_at"
-    readonly_fields = ("updated_at",)
+    readonly_fields = ("version", "modified")
     inlines = (CommentInline,)
 
 
 @admin.register(Comment)
 class CommentAdmin(admin.ModelAdmin):
-    list_display = ("author_name", "article", "created_at")
+    list_display = ("author_name", "article", "created_at", "version")
     list_select_related = ("article",)
     search_fields = ("author_name", "body", "article__title")
     autocomplete_fields = ("article",)
     date_hierarchy = "created_at"
+    readonly_fields = ("version", "modified")

@@ -1,7 +1,8 @@
 """factory-boy factories for the demo models, used by the tests and ``seed_demo``.
 
 ``skip_postgeneration_save`` because a second ``save()`` after the tags are
-added would move ``updated_at`` (and, with the package's mixins, the version).
+added would move the version and ``modified`` of a row just created (adding
+the tags moves them once anyway: a many-to-many change is a write to both sides).
 Slugs come from sequences so they are unique and predictable.
 """
 

@@ -1,7 +1,11 @@
 """The demo blog's models: authors, tagged articles and their comments.
 
-Deliberately plain Django models (no django_conditional mixins yet), so the
-demo's hand-written validators show the baseline the package improves on.
+Each uses one of django_conditional's mixins, so every write to it (``save()``,
+``QuerySet.update()``, the admin, raw SQL through Django's cursor...) moves the
+version and the change stamps the pages' validators are derived from:
+``TrackedModel`` (a version and a modification time) for authors, articles and
+comments, ``VersionedModel`` (a version only) for tags. ``published_at`` and
+``created_at`` are content shown on the pages, not validators.
 """
 
 from __future__ import annotations
@@ -10,8 +14,10 @@ from django.db import models
 from django.urls import reverse
 from django.utils import timezone
 
+from django_conditional.models import TrackedModel, VersionedModel
 
-class Author(models.Model):
+
+class Author(TrackedModel):
     name = models.CharField(max_length=100)
     slug = models.SlugField(max_length=100, unique=True)
 
@@ -25,7 +31,7 @@ class Author(models.Model):
         return reverse("demo:author-detail", kwargs={"slug": self.slug})
 
 
-class Tag(models.Model):
+class Tag(VersionedModel):
     name = models.CharField(max_length=50)
     slug = models.SlugField(max_length=50, unique=True)
 
@@ -39,20 +45,17 @@ class Tag(models.Model):
         return reverse("demo:tag-detail", kwargs={"slug": self.slug})
 
 
-class Article(models.Model):
+class Article(TrackedModel):
     author = models.ForeignKey(Author, on_delete=models.CASCADE, related_name="articles")
     title = models.CharField(max_length=200)
     slug = models.SlugField(max_length=200, unique=True)
     body = models.TextField()
     published_at = models.DateTimeField(default=timezone.now)
-    # The hand-written validators aggregate over this column, hence the index.
-    updated_at = models.DateTimeField(auto_now=True)
     is_published = models.BooleanField(default=True)
     tags = models.ManyToManyField(Tag, related_name="articles", blank=True)
 
     class Meta:
         ordering = ("-published_at", "-pk")
-        indexes = (models.Index(fields=["updated_at"], name="demo_article_updated_idx"),)
 
     def __str__(self) -> str:
         return self.title
@@ -61,7 +64,7 @@ class Article(models.Model):
         return reverse("demo:article-detail", kwargs={"slug": self.slug})
 
 
-class Comment(models.Model):
+class Comment(TrackedModel):
     article = models.ForeignKey(Article, on_delete=models.CASCADE, related_name="comments")
     author_name = models.CharField(max_length=100)
     body = models.TextField()
