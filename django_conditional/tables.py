@@ -38,14 +38,17 @@ class TableInfo:
 
 
 def deletion_stamp(table: str) -> str:
-    """The name of a table's second stamp, moved only by DELETE, TRUNCATE and REPLACE.
+    """The name of a table's second stamp, moved by every change row versions cannot show.
 
     A versioned row is identified by its primary key and version, and a
     primary key used again after a delete (slugs, codes, UUIDs the
     application chooses) starts again at version 1. Validators that
-    fingerprint versioned rows one by one therefore also include this stamp,
-    which moves on every delete: rarer than updates, so a write that only
-    updates or inserts rows off the page still keeps its 304.
+    fingerprint versioned rows one by one therefore also include this stamp.
+    It moves on DELETE, TRUNCATE, REPLACE and MERGE above all, and on any
+    write whose version increments could not be added (several statements
+    in one string, a writable CTE, ``touch()`` of a whole model): rarer than
+    updates, so a write that only updates or inserts rows off the page
+    still keeps its 304.
     """
     return f"{table}#deleted"
 

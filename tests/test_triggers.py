@@ -18,9 +18,10 @@ import pytest
 from django.apps import apps
 from django.core.exceptions import ImproperlyConfigured
 from django.core.management import CommandError, call_command
-from django.db import connection, migrations, models
+from django.db import DatabaseError, connection, migrations, models
 from django.db.migrations.state import ProjectState
 from django.db.migrations.writer import MigrationWriter
+from django.db.models import F
 from django.test import override_settings
 from hypothesis import given
 from hypothesis import strategies as st
@@ -38,9 +39,11 @@ from django_conditional.triggers import (
     uninstall,
     uninstall_all,
     uninstall_statements,
+    version_columns,
     written_tables_for_models,
 )
 from tests.testapp.models import (
+    Restaurant,
     TriggerBase,
     TriggerChild,
     TriggerGroup,
@@ -49,6 +52,7 @@ from tests.testapp.models import (
     TriggerLegacy,
     TriggerMembership,
     TriggerTag,
+    TriggerVersioned,
 )
 
 VENDOR = connection.vendor
@@ -65,6 +69,7 @@ CHILD = "testapp_triggerchild"
 LEGACY = "testapp_trigger_legacy"
 LONG = "testapp_a_long_table_name_that_leaves_little_room_for_triggers"
 MIXED = "testapp_TriggerMixedCase"
+VERSIONED = "testapp_triggerversioned"
 
 QUOTE: dict[str, Callable[[str], str]] = {
     "postgresql": lambda name: f'"{name}"',
@@ -322,6 +327,8 @@ def test_table_names_in_string_literals_are_escaped(vendor, table, literal):
             [
                 'DROP TRIGGER IF EXISTS "dcond_6e339a05_write_blog_post" ON "blog_post"',
                 'DROP TRIGGER IF EXISTS "dcond_6e339a05_delete_blog_post" ON "blog_post"',
+                'DROP TRIGGER IF EXISTS "dcond_6e339a05_version_blog_post" ON "blog_post"',
+                'DROP FUNCTION IF EXISTS "public"."dcond_6e339a05_version_blog_post"()',
                 "DO $$\nBEGIN\n"
                 '    IF to_regprocedure(\'"public"."django_conditional_move_stamp"()\') '
                 "IS NOT NULL AND NOT EXISTS (\n"
@@ -340,6 +347,7 @@ def test_table_names_in_string_literals_are_escaped(vendor, table, literal):
                 "DROP TRIGGER IF EXISTS `dcond_6e339a05_insert_blog_post`",
                 "DROP TRIGGER IF EXISTS `dcond_6e339a05_update_blog_post`",
                 "DROP TRIGGER IF EXISTS `dcond_6e339a05_delete_blog_post`",
+                "DROP TRIGGER IF EXISTS `dcond_6e339a05_version_blog_post`",
             ],
             id="mysql",
         ),
@@ -349,6 +357,7 @@ def test_table_names_in_string_literals_are_escaped(vendor, table, literal):
                 'DROP TRIGGER IF EXISTS "dcond_6e339a05_insert_blog_post"',
                 'DROP TRIGGER IF EXISTS "dcond_6e339a05_update_blog_post"',
                 'DROP TRIGGER IF EXISTS "dcond_6e339a05_delete_blog_post"',
+                'DROP TRIGGER IF EXISTS "dcond_6e339a05_version_blog_post"',
             ],
             id="sqlite",
         ),
@@ -1117,3 +1126,472 @@ def test_operation_installs_on_an_unmanaged_model():
         uninstall(connection, [LEGACY])
         with connection.schema_editor() as editor:
             editor.execute(f"DROP TABLE {q(LEGACY)}")
+
+
+# --- Versions on raw UPDATEs --------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("vendor", "expected"),
+    [
+        pytest.param(
+            "postgresql",
+            (
+                "dcond_6e339a05_write_blog_post",
+                "dcond_6e339a05_delete_blog_post",
+                "dcond_6e339a05_version_blog_post",
+            ),
+            id="postgresql",
+        ),
+        pytest.param(
+            "mysql",
+            (
+                "dcond_6e339a05_insert_blog_post",
+                "dcond_6e339a05_update_blog_post",
+                "dcond_6e339a05_delete_blog_post",
+                "dcond_6e339a05_version_blog_post",
+            ),
+            id="mysql",
+        ),
+        pytest.param(
+            "sqlite",
+            (
+                "dcond_6e339a05_insert_blog_post",
+                "dcond_6e339a05_update_blog_post",
+                "dcond_6e339a05_delete_blog_post",
+                "dcond_6e339a05_version_blog_post",
+            ),
+            id="sqlite",
+        ),
+    ],
+)
+def test_a_versioned_table_has_a_version_trigger(vendor, expected):
+    assert trigger_names(vendor, "blog_post", versioned=True) == expected
+    assert trigger_names(vendor, "blog_post") == expected[:-1]
+
+
+@given(st.text(min_size=1, max_size=200))
+def test_version_trigger_names_are_short_plain_and_distinct(table):
+    for vendor in triggers.SUPPORTED_VENDORS:
+        names = trigger_names(vendor, table, versioned=True)
+        assert len(set(names)) == len(names)
+        assert len(names[-1]) <= 63
+        assert re.fullmatch(r"dcond_[0-9a-f]{8}_version(_[a-z0-9_]+)?", names[-1])
+        assert triggers._VERSION_TRIGGER.match(names[-1])
+        assert not any(triggers._VERSION_TRIGGER.match(name) for name in names[:-1])
+
+
+POSTGRESQL_VERSION = [
+    'CREATE OR REPLACE FUNCTION "public"."dcond_6e339a05_version_blog_post"() RETURNS trigger\n'
+    "LANGUAGE plpgsql AS $$\n"
+    "BEGIN\n"
+    '    NEW."version" := OLD."version" + 1;\n'
+    "    RETURN NEW;\n"
+    "END\n"
+    "$$",
+    'CREATE OR REPLACE TRIGGER "dcond_6e339a05_version_blog_post"\n'
+    'BEFORE UPDATE ON "blog_post"\n'
+    'FOR EACH ROW WHEN (NEW."version" IS NOT DISTINCT FROM OLD."version")\n'
+    'EXECUTE FUNCTION "public"."dcond_6e339a05_version_blog_post"()',
+]
+
+
+@pytest.mark.parametrize(
+    ("vendor", "version_statements"),
+    [
+        pytest.param("postgresql", POSTGRESQL_VERSION, id="postgresql-before-row-when"),
+        pytest.param(
+            "mysql",
+            [
+                "DROP TRIGGER IF EXISTS `dcond_6e339a05_version_blog_post`",
+                "CREATE TRIGGER `dcond_6e339a05_version_blog_post` BEFORE UPDATE ON `blog_post` "
+                "FOR EACH ROW SET NEW.`version` = IF(NEW.`version` <=> OLD.`version`, "
+                "OLD.`version` + 1, NEW.`version`)",
+            ],
+            id="mysql-before-row-no-semicolon",
+        ),
+        pytest.param(
+            "sqlite",
+            [
+                'DROP TRIGGER IF EXISTS "dcond_6e339a05_version_blog_post"',
+                'CREATE TRIGGER "dcond_6e339a05_version_blog_post" AFTER UPDATE ON "blog_post" '
+                'FOR EACH ROW WHEN NEW."version" IS OLD."version" BEGIN UPDATE "blog_post" '
+                'SET "version" = OLD."version" + 1 WHERE rowid = NEW.rowid; END',
+            ],
+            id="sqlite-after-row-update-again",
+        ),
+    ],
+)
+def test_install_statements_for_a_versioned_table(vendor, version_statements):
+    """The stamp triggers as for any table, then the version trigger."""
+    schema = "public" if vendor == "postgresql" else None
+    plain = install_statements(vendor, ["blog_post"], QUOTE[vendor], schema=schema)
+    versioned = install_statements(
+        vendor, ["blog_post"], QUOTE[vendor], versions={"blog_post": "version"}, schema=schema
+    )
+    assert versioned == plain + version_statements
+
+
+@pytest.mark.parametrize("vendor", triggers.SUPPORTED_VENDORS)
+def test_versions_of_other_tables_are_ignored(vendor):
+    once = install_statements(vendor, ["blog_post"], QUOTE[vendor])
+    assert install_statements(vendor, ["blog_post"], QUOTE[vendor], versions={"x": "v"}) == once
+
+
+def test_postgresql_version_function_names_the_column_and_is_no_definer():
+    sql = "\n".join(
+        install_statements("postgresql", ["t"], QUOTE["postgresql"], versions={"t": "rev"})
+    )
+    assert 'CREATE OR REPLACE FUNCTION "dcond_8efd86fb_version_t"() RETURNS trigger' in sql
+    assert 'NEW."rev" := OLD."rev" + 1;' in sql
+    assert "SECURITY DEFINER" not in sql.split("dcond_8efd86fb_version_t", 1)[1]
+
+
+def test_sqlite_version_trigger_on_an_odd_table_and_column():
+    """Quoting end to end, and no loop even with recursive triggers on."""
+    odd, column = 'it\'s "odd"', 'the "version"'
+
+    def quote(name):
+        return '"' + name.replace('"', '""') + '"'
+
+    db = sqlite3.connect(":memory:", isolation_level=None)
+    db.execute(
+        f'CREATE TABLE {quote(triggers.STAMP_TABLE)} ("table" varchar(255) '
+        "PRIMARY KEY, token bigint NOT NULL)"
+    )
+    db.execute(f"CREATE TABLE {quote(odd)} (id integer, name text, {quote(column)} integer)")
+    db.execute(f"INSERT INTO {quote(odd)} VALUES (1, 'a', 1), (2, 'b', 5)")
+    for statement in install_statements("sqlite", [odd], quote, versions={odd: column}):
+        db.execute(statement)
+    db.execute("PRAGMA recursive_triggers = ON")
+    db.execute(f"UPDATE {quote(odd)} SET name = 'c'")
+    rows = db.execute(f"SELECT id, {quote(column)} FROM {quote(odd)} ORDER BY id").fetchall()
+    assert rows == [(1, 2), (2, 6)]
+    for statement in uninstall_statements("sqlite", [odd], quote):
+        db.execute(statement)
+    assert db.execute("SELECT count(*) FROM sqlite_master WHERE type = 'trigger'").fetchone() == (
+        0,
+    )
+
+
+# --- Which tables are versioned -------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("models", "expected"),
+    [
+        pytest.param([TriggerVersioned], {VERSIONED: "version"}, id="versioned"),
+        pytest.param([Restaurant], {"testapp_place": "version"}, id="mti-parent-table"),
+        pytest.param([TriggerItem, TriggerChild], {}, id="not-versioned"),
+        pytest.param([], {}, id="none"),
+    ],
+)
+def test_version_columns(models, expected):
+    assert version_columns(models) == expected
+
+
+def test_version_columns_agree_with_the_tracking():
+    """For the current models and for the migration state's, which lose ``VersionedModel``."""
+    every_model = apps.get_models(include_auto_created=True)
+    expected = {
+        table: info.version_column
+        for table in moved_stamps(every_model)
+        if (info := table_info(table)).version_column is not None
+    }
+    assert VERSIONED in expected
+    assert version_columns(every_model) == expected
+    historical = ProjectState.from_apps(apps).apps.get_models(include_auto_created=True)
+    assert version_columns(historical) == expected
+
+
+# --- Versions on the real database ----------------------------------------------------
+
+
+def version(pk: int) -> int:
+    return TriggerVersioned.objects.values_list("version", flat=True).get(pk=pk)
+
+
+@pytest.fixture
+def versioned(transactional_db) -> Iterator[list[int]]:
+    """Two rows at version 1, and the triggers on their table."""
+    rows = [TriggerVersioned.objects.create(name=name).pk for name in ("a", "b")]
+    install(connection, [VERSIONED])
+    yield rows
+    uninstall_all(connection)
+
+
+@pytest.mark.parametrize(
+    ("statement", "expected"),
+    [
+        pytest.param("UPDATE {t} SET name = 'c' WHERE id = {a}", (2, 1), id="one-row"),
+        pytest.param("UPDATE {t} SET name = 'c'", (2, 2), id="every-row"),
+        pytest.param("UPDATE {t} SET name = name", (2, 2), id="no-value-changed"),
+        pytest.param("UPDATE {t} SET name = 'c' WHERE id = 0", (1, 1), id="no-row"),
+        pytest.param("UPDATE {t} SET version = 7 WHERE id = {a}", (7, 1), id="explicit-version"),
+        pytest.param(
+            "UPDATE {t} SET name = 'c', version = version + 5", (6, 6), id="explicit-increment"
+        ),
+        pytest.param(
+            "UPDATE {t} SET version = 1 WHERE id = {a}", (2, 1), id="explicit-same-version-moves"
+        ),
+    ],
+)
+def test_a_raw_update_moves_the_version_once(raw, versioned, statement, expected):
+    a, b = versioned
+    raw.commit(statement.format(t=q(VERSIONED), a=a))
+    assert (version(a), version(b)) == expected
+
+
+def test_a_raw_update_still_moves_the_stamp(raw, versioned):
+    before = token(VERSIONED)
+    raw.commit(f"UPDATE {q(VERSIONED)} SET name = 'c'")
+    assert token(VERSIONED) != before
+
+
+def test_a_raw_upsert_moves_the_version_once(raw, versioned):
+    a, _ = versioned
+    table = q(VERSIONED)
+    if VENDOR == "mysql":
+        conflict = "ON DUPLICATE KEY UPDATE name = 'c'"
+    else:
+        conflict = "ON CONFLICT (id) DO UPDATE SET name = 'c'"
+    raw.commit(f"INSERT INTO {table} (id, name, version) VALUES ({a}, 'x', 1) {conflict}")
+    assert version(a) == 2
+
+
+def test_a_rolled_back_raw_update_moves_no_version(raw, versioned):
+    a, _ = versioned
+    raw.rollback(f"UPDATE {q(VERSIONED)} SET name = 'c'")
+    assert version(a) == 1
+
+
+def save(obj: TriggerVersioned) -> None:
+    obj.name = "c"
+    obj.save()
+
+
+def save_update_fields(obj: TriggerVersioned) -> None:
+    obj.name = "c"
+    obj.save(update_fields=["name"])
+
+
+def queryset_update(obj: TriggerVersioned) -> None:
+    TriggerVersioned.objects.filter(pk=obj.pk).update(name="c")
+
+
+def queryset_update_version(obj: TriggerVersioned) -> None:
+    TriggerVersioned.objects.filter(pk=obj.pk).update(version=F("version") + 1)
+
+
+def bulk_update(obj: TriggerVersioned) -> None:
+    obj.name = "c"
+    TriggerVersioned.objects.bulk_update([obj], ["name"])
+
+
+def django_cursor(obj: TriggerVersioned) -> None:
+    with connection.cursor() as cursor:
+        cursor.execute(f"UPDATE {q(VERSIONED)} SET name = 'c' WHERE id = %s", [obj.pk])
+
+
+@pytest.mark.parametrize(
+    "write",
+    [
+        pytest.param(save, id="save"),
+        pytest.param(save_update_fields, id="save-update-fields"),
+        pytest.param(queryset_update, id="queryset-update"),
+        pytest.param(queryset_update_version, id="queryset-update-version"),
+        pytest.param(bulk_update, id="bulk-update"),
+        pytest.param(django_cursor, id="django-cursor"),
+    ],
+)
+def test_django_updates_still_move_the_version_once(versioned, write):
+    """The ORM sets the version itself, so the trigger leaves it alone."""
+    a, b = versioned
+    write(TriggerVersioned.objects.get(pk=a))
+    assert (version(a), version(b)) == (2, 1)
+
+
+def test_save_reads_back_the_version_it_wrote(versioned):
+    obj = TriggerVersioned.objects.get(pk=versioned[0])
+    save(obj)
+    assert obj.version == 2
+    save(obj)
+    assert obj.version == version(obj.pk) == 3
+
+
+def test_the_version_trigger_is_installed_and_counted(versioned):
+    assert installed_tables(connection) == {VERSIONED}
+    names = triggers.triggers_by_table(connection)[VERSIONED]
+    assert names == set(trigger_names(VENDOR, VERSIONED, versioned=True))
+    assert f" [X] {VERSIONED}" in run("status", "testapp.TriggerVersioned").splitlines()
+
+
+@pytest.mark.usefixtures("no_triggers_left")
+def test_installing_a_versioned_table_twice_still_moves_once(raw):
+    TriggerVersioned.objects.create(pk=1, name="a")
+    install(connection, [VERSIONED])
+    install(connection, [VERSIONED])
+    assert _our_trigger_count() == len(trigger_names(VENDOR, VERSIONED, versioned=True))
+    raw.commit(f"UPDATE {q(VERSIONED)} SET name = 'c'")
+    assert version(1) == 2
+
+
+def test_a_versioned_table_missing_its_version_trigger_is_incomplete(raw, versioned):
+    a, _ = versioned
+    install(connection, [VERSIONED], versions={})  # as for a table not versioned (any more)
+    assert triggers.triggers_by_table(connection)[VERSIONED] == set(
+        trigger_names(VENDOR, VERSIONED)
+    )
+    assert installed_tables(connection) == set()
+    out = run("status", "testapp.TriggerVersioned")
+    assert f" [~] {VERSIONED} (incomplete or stale triggers: run install)" in out.splitlines()
+    raw.commit(f"UPDATE {q(VERSIONED)} SET name = 'c'")
+    assert version(a) == 1
+    run("install", "testapp.TriggerVersioned")
+    assert installed_tables(connection) == {VERSIONED}
+    raw.commit(f"UPDATE {q(VERSIONED)} SET name = 'd'")
+    assert version(a) == 2
+
+
+def test_uninstall_removes_the_version_trigger(raw, versioned):
+    a, _ = versioned
+    uninstall(connection, [VERSIONED])
+    assert _our_trigger_count() == 0
+    assert _version_function_count() == 0
+    raw.commit(f"UPDATE {q(VERSIONED)} SET name = 'c'")
+    assert version(a) == 1
+
+
+def test_the_command_uninstalls_the_version_trigger(versioned):
+    assert "Removed change stamp triggers on 1 table" in run(
+        "uninstall", "testapp.TriggerVersioned"
+    )
+    assert triggers.triggers_by_table(connection) == {}
+    assert _version_function_count() == 0
+
+
+def test_uninstall_all_removes_the_version_trigger(versioned):
+    uninstall_all(connection)
+    assert triggers.triggers_by_table(connection) == {}
+    assert _version_function_count() == 0
+
+
+@transactional
+@pytest.mark.usefixtures("no_triggers_left")
+def test_command_sql_and_install_include_the_version_trigger():
+    name = trigger_names(VENDOR, VERSIONED, versioned=True)[-1]
+    assert name in run("sql", "testapp.TriggerVersioned")
+    run("install", "testapp.TriggerVersioned")
+    assert name in triggers.triggers_by_table(connection)[VERSIONED]
+
+
+@transactional
+@pytest.mark.usefixtures("no_triggers_left")
+def test_operation_installs_and_removes_the_version_trigger(raw):
+    """From the migration state, whose models keep only ``VersionedModel``'s field."""
+    TriggerVersioned.objects.create(pk=1, name="a")
+    operation = InstallChangeStampTriggers(models=["testapp.TriggerVersioned"])
+    state = ProjectState.from_apps(apps)
+    with connection.schema_editor() as editor:
+        operation.database_forwards("testapp", editor, state, state)
+    assert installed_tables(connection) == {VERSIONED}
+    raw.commit(f"UPDATE {q(VERSIONED)} SET name = 'c'")
+    assert version(1) == 2
+    with connection.schema_editor() as editor:
+        operation.database_backwards("testapp", editor, state, state)
+    assert triggers.triggers_by_table(connection) == {}
+    assert _version_function_count() == 0
+
+
+@transactional
+@pytest.mark.usefixtures("no_triggers_left")
+def test_multi_table_inheritance_moves_versions_in_the_parent_table_only(raw):
+    """The documented limit: an UPDATE of only the child's table moves no version."""
+    restaurant = Restaurant.objects.create(name="a", serves="soup")
+    install(connection, written_tables_for_models([Restaurant]))
+    assert installed_tables(connection) == {"testapp_place", "testapp_restaurant"}
+
+    def place_version() -> int:
+        return Restaurant.objects.values_list("version", flat=True).get(pk=restaurant.pk)
+
+    raw.commit(f"UPDATE {q('testapp_restaurant')} SET serves = 'stew'")
+    assert place_version() == 1
+    raw.commit(f"UPDATE {q('testapp_place')} SET name = 'b'")
+    assert place_version() == 2
+
+
+SCRATCH = "testapp_scratch_versioned"
+
+
+@pytest.fixture
+def scratch(transactional_db) -> Iterator[str]:
+    """A table no model names, with a version column and its version trigger.
+
+    Ask for it before ``raw``, so that the raw connection (and any lock it
+    holds) is gone before the teardown drops the triggers.
+    """
+    with connection.schema_editor() as editor:
+        editor.execute(
+            f"CREATE TABLE {q(SCRATCH)} (id integer PRIMARY KEY, name varchar(10), "
+            "version bigint NOT NULL)"
+        )
+    try:
+        install(connection, [SCRATCH], versions={SCRATCH: "version"})
+        yield SCRATCH
+    finally:
+        uninstall_all(connection)
+        with connection.schema_editor() as editor:
+            editor.execute(f"DROP TABLE {q(SCRATCH)}")
+
+
+def test_a_version_trigger_on_a_table_not_versioned_is_stale(scratch):
+    assert installed_tables(connection) == set()
+    out = run("status")
+    assert f" [~] {scratch} (not a table of an installed model)" in out.splitlines()
+    statements = install(connection, [scratch])
+    assert statements[0].startswith(
+        f"DROP TRIGGER IF EXISTS {q(trigger_names(VENDOR, scratch, versioned=True)[-1])}"
+    )
+    assert installed_tables(connection) == {scratch}
+    assert _version_function_count() == 0
+
+
+@pytest.mark.skipif(VENDOR != "mysql", reason="MariaDB/MySQL keep triggers on dropped columns")
+def test_mysql_after_the_version_column_is_dropped_install_repairs_updates(scratch, raw):
+    raw.commit(f"INSERT INTO {q(scratch)} (id, name, version) VALUES (1, 'a', 1)")
+    with connection.schema_editor() as editor:
+        editor.execute(f"ALTER TABLE {q(scratch)} DROP COLUMN version")
+    with pytest.raises(connection.Database.OperationalError, match="Unknown column 'version'"):
+        raw.commit(f"UPDATE {q(scratch)} SET name = 'b'")
+    raw.db.rollback()  # else its open transaction keeps a metadata lock the DROP TRIGGER awaits
+    install(connection, [scratch])
+    raw.commit(f"UPDATE {q(scratch)} SET name = 'b'")
+
+
+@pytest.mark.skipif(not ON_POSTGRESQL, reason="PostgreSQL's DROP COLUMN ... CASCADE")
+def test_postgresql_dropping_the_version_column_takes_the_trigger(scratch, raw):
+    raw.commit(f"INSERT INTO {q(scratch)} (id, name, version) VALUES (1, 'a', 1)")
+    with connection.schema_editor() as editor:
+        editor.execute(f"ALTER TABLE {q(scratch)} DROP COLUMN version CASCADE")
+    raw.commit(f"UPDATE {q(scratch)} SET name = 'b'")
+    assert triggers.triggers_by_table(connection)[scratch] == set(trigger_names(VENDOR, scratch))
+    assert _version_function_count() == 1  # the function outlives its trigger
+    uninstall_all(connection)
+    assert _version_function_count() == 0
+
+
+@pytest.mark.skipif(VENDOR != "sqlite", reason="SQLite checks triggers when dropping a column")
+def test_sqlite_refuses_to_drop_the_version_column(scratch):
+    with pytest.raises(DatabaseError, match="no such column"), connection.cursor() as cursor:
+        cursor.execute(f"ALTER TABLE {q(scratch)} DROP COLUMN version")
+
+
+def _version_function_count() -> int:
+    if not ON_POSTGRESQL:
+        return 0
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT count(*) FROM pg_catalog.pg_proc WHERE proname LIKE %s",
+            [r"dcond\_%\_version%"],
+        )
+        return int(cursor.fetchone()[0])

@@ -156,3 +156,9 @@ class TriggerMixedCase(models.Model):
 
     class Meta:
         db_table = "testapp_TriggerMixedCase"
+
+
+class TriggerVersioned(VersionedModel):
+    """Versioned, so its triggers also move the version of rows a raw UPDATE changes."""
+
+    name = models.CharField(max_length=100)
