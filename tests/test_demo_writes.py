@@ -15,8 +15,9 @@ from html.parser import HTMLParser
 from typing import Any
 
 import pytest
+from asgiref.sync import sync_to_async
 from django.core.cache import cache
-from django.db import connection, transaction
+from django.db import connection, connections, transaction
 from django.test import override_settings
 from django.urls import reverse
 
@@ -513,8 +514,13 @@ async def test_async_detail_after_a_cached_validator(async_client, blog):
     # The second request finds the validator cached: nothing was fetched for it,
     # and the view fetches the article through the async ORM.
     url = f"/async{blog.newest.get_absolute_url()}"
-    first = await async_client.get(url)
-    second = await async_client.get(url)
+    try:
+        first = await async_client.get(url)
+        second = await async_client.get(url)
+    finally:
+        # The validator is derived in sync_to_async's worker thread: close its
+        # connection, or PostgreSQL refuses to drop the test database.
+        await sync_to_async(connections.close_all)()
 
     assert first.status_code == second.status_code == 200
     assert second["ETag"] == first["ETag"]

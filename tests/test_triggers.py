@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 import sqlite3
 from collections.abc import Callable, Iterator
+from contextlib import closing
 from io import StringIO
 from typing import Any
 
@@ -427,23 +428,23 @@ def test_sqlite_statements_run_on_an_odd_table_name():
     def quote(name):
         return '"' + name.replace('"', '""') + '"'
 
-    db = sqlite3.connect(":memory:", isolation_level=None)
-    db.execute(
-        f'CREATE TABLE {quote(triggers.STAMP_TABLE)} ("table" varchar(255) '
-        "PRIMARY KEY, token bigint NOT NULL)"
-    )
-    db.execute(f"CREATE TABLE {quote(odd)} (id integer)")
-    for statement in install_statements("sqlite", [odd], quote, moves={odd: {end}}):
-        db.execute(statement)
-    db.execute(f"INSERT INTO {quote(odd)} VALUES (1)")
-    rows = dict(db.execute(f"SELECT * FROM {quote(triggers.STAMP_TABLE)}").fetchall())
-    assert set(rows) == {odd, end}
-    assert all(0 <= token < 2**63 for token in rows.values())
-    for statement in uninstall_statements("sqlite", [odd], quote):
-        db.execute(statement)
-    assert db.execute("SELECT count(*) FROM sqlite_master WHERE type = 'trigger'").fetchone() == (
-        0,
-    )
+    with closing(sqlite3.connect(":memory:", isolation_level=None)) as db:
+        db.execute(
+            f'CREATE TABLE {quote(triggers.STAMP_TABLE)} ("table" varchar(255) '
+            "PRIMARY KEY, token bigint NOT NULL)"
+        )
+        db.execute(f"CREATE TABLE {quote(odd)} (id integer)")
+        for statement in install_statements("sqlite", [odd], quote, moves={odd: {end}}):
+            db.execute(statement)
+        db.execute(f"INSERT INTO {quote(odd)} VALUES (1)")
+        rows = dict(db.execute(f"SELECT * FROM {quote(triggers.STAMP_TABLE)}").fetchall())
+        assert set(rows) == {odd, end}
+        assert all(0 <= token < 2**63 for token in rows.values())
+        for statement in uninstall_statements("sqlite", [odd], quote):
+            db.execute(statement)
+        assert db.execute(
+            "SELECT count(*) FROM sqlite_master WHERE type = 'trigger'"
+        ).fetchone() == (0,)
 
 
 # --- From models to tables --------------------------------------------------------
@@ -1254,24 +1255,24 @@ def test_sqlite_version_trigger_on_an_odd_table_and_column():
     def quote(name):
         return '"' + name.replace('"', '""') + '"'
 
-    db = sqlite3.connect(":memory:", isolation_level=None)
-    db.execute(
-        f'CREATE TABLE {quote(triggers.STAMP_TABLE)} ("table" varchar(255) '
-        "PRIMARY KEY, token bigint NOT NULL)"
-    )
-    db.execute(f"CREATE TABLE {quote(odd)} (id integer, name text, {quote(column)} integer)")
-    db.execute(f"INSERT INTO {quote(odd)} VALUES (1, 'a', 1), (2, 'b', 5)")
-    for statement in install_statements("sqlite", [odd], quote, versions={odd: column}):
-        db.execute(statement)
-    db.execute("PRAGMA recursive_triggers = ON")
-    db.execute(f"UPDATE {quote(odd)} SET name = 'c'")
-    rows = db.execute(f"SELECT id, {quote(column)} FROM {quote(odd)} ORDER BY id").fetchall()
-    assert rows == [(1, 2), (2, 6)]
-    for statement in uninstall_statements("sqlite", [odd], quote):
-        db.execute(statement)
-    assert db.execute("SELECT count(*) FROM sqlite_master WHERE type = 'trigger'").fetchone() == (
-        0,
-    )
+    with closing(sqlite3.connect(":memory:", isolation_level=None)) as db:
+        db.execute(
+            f'CREATE TABLE {quote(triggers.STAMP_TABLE)} ("table" varchar(255) '
+            "PRIMARY KEY, token bigint NOT NULL)"
+        )
+        db.execute(f"CREATE TABLE {quote(odd)} (id integer, name text, {quote(column)} integer)")
+        db.execute(f"INSERT INTO {quote(odd)} VALUES (1, 'a', 1), (2, 'b', 5)")
+        for statement in install_statements("sqlite", [odd], quote, versions={odd: column}):
+            db.execute(statement)
+        db.execute("PRAGMA recursive_triggers = ON")
+        db.execute(f"UPDATE {quote(odd)} SET name = 'c'")
+        rows = db.execute(f"SELECT id, {quote(column)} FROM {quote(odd)} ORDER BY id").fetchall()
+        assert rows == [(1, 2), (2, 6)]
+        for statement in uninstall_statements("sqlite", [odd], quote):
+            db.execute(statement)
+        assert db.execute(
+            "SELECT count(*) FROM sqlite_master WHERE type = 'trigger'"
+        ).fetchone() == (0,)
 
 
 # --- Which tables are versioned -------------------------------------------------------
