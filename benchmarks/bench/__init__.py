@@ -1,0 +1,1 @@
+"""The benchmark's own app: its models, views and template."""
