@@ -66,15 +66,15 @@ def _guard(
             request.conditional = state  # type: ignore[attr-defined]
             assert state.validator is not None
             early = engine.check_preconditions(request, state.validator, options)
-            if early is None or early.must_run_view_first(request):
-                # Fetch now, in a worker thread, what the validator's cache hit
-                # left unfetched: the async view must not query synchronously.
+            if early is not None and not early.must_run_view_first(request):
+                return early.response
+            if state.needs_fetch:
+                # What a cached validator left unfetched, fetched in a worker
+                # thread: the async view must not query synchronously.
                 await sync_to_async(state.fetch)()
-            if early is not None:
-                if not early.must_run_view_first(request):
-                    return early.response
-                return early.instead_of(await view(request, *args, **kwargs))
             response = await view(request, *args, **kwargs)
+            if early is not None:
+                return early.instead_of(response)
             return engine.finish_response(request, response, state.validator, options)
 
         return cast("ViewFunc", async_view)
@@ -88,11 +88,11 @@ def _guard(
         request.conditional = state  # type: ignore[attr-defined]
         assert state.validator is not None
         early = engine.check_preconditions(request, state.validator, options)
-        if early is not None:
-            if not early.must_run_view_first(request):
-                return early.response
-            return early.instead_of(view(request, *args, **kwargs))
+        if early is not None and not early.must_run_view_first(request):
+            return early.response
         response = view(request, *args, **kwargs)
+        if early is not None:
+            return early.instead_of(response)
         return engine.finish_response(request, response, state.validator, options)
 
     return cast("ViewFunc", sync_view)

@@ -245,10 +245,15 @@ class ConditionalState:
         """The modification time sent as Last-Modified (aware, UTC)."""
         return None if self.validator is None else self.validator.last_modified
 
+    @property
+    def needs_fetch(self) -> bool:
+        """Whether reading ``object`` would query (the validator came from the cache)."""
+        return self._object is None and self._fetch_object is not None
+
     def fetch(self) -> None:
         """Fetch the object now if it was not fetched (for async views, from a thread)."""
-        if self._object is None and self._fetch_object is not None:
-            self._object = self._fetch_object()
+        if self.needs_fetch:
+            self._object = self._fetch_object()  # type: ignore[misc]
 
     @property
     def object(self) -> Any:

@@ -84,11 +84,11 @@ class ConditionalViewMixin:
             from_cache=self._derived.cached,
         )
         early = engine.check_preconditions(request, validator, options)
-        if early is not None:
-            if not early.must_run_view_first(request):
-                return early.response
-            return early.instead_of(super().dispatch(request, *args, **kwargs))  # type: ignore[misc]
+        if early is not None and not early.must_run_view_first(request):
+            return early.response
         response: HttpResponseBase = super().dispatch(request, *args, **kwargs)  # type: ignore[misc]
+        if early is not None:
+            return early.instead_of(response)
         return engine.finish_response(request, response, validator, options)
 
     def _depends_on(self) -> tuple[type[Model], ...]:
