@@ -14,6 +14,7 @@ queryset, one object, or the models the page depends on (``derivation``).
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import inspect
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from functools import partial, wraps
@@ -255,6 +256,8 @@ def conditional(
     if not public:
         options = options.per_user()
     source = object if object is not None else queryset
+    # Resolved on first use (app registry ready), then reused by every request.
+    resolve_depends_on = functools.cache(partial(_resolve_models, tuple(depends_on)))
 
     def _state(
         validator: Validator | None,
@@ -299,7 +302,7 @@ def conditional(
             derivation = Derivation(
                 queryset=make_queryset,
                 single=object is not None,
-                depends_on=_resolve_models(depends_on),
+                depends_on=resolve_depends_on(),
                 salts=(identity, *salts),
                 weak=weak,
                 using=using,

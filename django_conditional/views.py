@@ -10,6 +10,7 @@ runs twice.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from django.core.paginator import InvalidPage, Page, Paginator
@@ -57,9 +58,7 @@ class ConditionalViewMixin:
 
     def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
         """Answer 304/412 before the handler runs; otherwise run it and add the validators."""
-        options = ResponseOptions(self.cache_control, self.vary)
-        if not self.public:
-            options = options.per_user()
+        options = self._response_options()
         method = (request.method or "GET").lower()
         has_handler = method in self.http_method_names and hasattr(self, method)  # type: ignore[attr-defined]
         # Without a handler the answer is 405 whatever the preconditions say
@@ -91,12 +90,40 @@ class ConditionalViewMixin:
             return early.instead_of(response)
         return engine.finish_response(request, response, validator, options)
 
-    def _depends_on(self) -> tuple[type[Model], ...]:
+    @classmethod
+    def _response_options(cls) -> ResponseOptions:
+        return _per_class(cls).options
+
+    @classmethod
+    def _depends_on(cls) -> tuple[type[Model], ...]:
+        return _per_class(cls).depends_on
+
+
+@dataclass(frozen=True, slots=True)
+class _ClassSettings:
+    options: ResponseOptions
+    depends_on: tuple[type[Model], ...]
+
+
+# Worked out once per view class, not on every request (the 304 path).
+_class_settings: dict[type[ConditionalViewMixin], _ClassSettings] = {}
+
+
+def _per_class(cls: type[ConditionalViewMixin]) -> _ClassSettings:
+    settings = _class_settings.get(cls)
+    if settings is None:
         from django.apps import apps
 
-        return tuple(
-            apps.get_model(model) if isinstance(model, str) else model for model in self.depends_on
+        options = ResponseOptions(cls.cache_control, cls.vary)
+        settings = _ClassSettings(
+            options=options if cls.public else options.per_user(),
+            depends_on=tuple(
+                apps.get_model(model) if isinstance(model, str) else model
+                for model in cls.depends_on
+            ),
         )
+        _class_settings[cls] = settings
+    return settings
 
 
 class ConditionalTemplateMixin(ConditionalViewMixin):

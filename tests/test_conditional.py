@@ -296,7 +296,7 @@ def test_clearing_the_stamp_cache_never_gives_a_stale_304(client, articles):
 # --- Class-based views -------------------------------------------------------------------
 
 
-def test_list_view_pages(client, articles, django_assert_num_queries):
+def test_list_view_pages(client, articles):
     first = assert_stays_fresh(client, "/cbv/articles/?page=2")
     assert first.content == b"page 2/3: A2,A3"
     Article.objects.filter(pk=articles[4].pk).update(title="page three")
@@ -349,3 +349,19 @@ def test_unsafe_request_without_precondition_computes_nothing(
     with django_assert_num_queries(1) as captured:  # the view's own query only
         assert client.post("/data/notes/").status_code == 200
     assert "testapp_note" in captured.captured_queries[0]["sql"]
+
+
+def test_depends_on_is_read_once_even_from_a_generator(rf):
+    from django.http import HttpResponse
+
+    from django_conditional.decorators import conditional
+
+    @conditional(depends_on=(model for model in [Note]), public=True)
+    def view(request):
+        return HttpResponse("ok")
+
+    first = view(rf.get("/"))
+    Note.objects.create(text="n")
+    # Had the generator been consumed by the first request, the second would
+    # depend on nothing and keep the old tag.
+    assert view(rf.get("/"))["ETag"] != first["ETag"]
