@@ -46,9 +46,11 @@ _TYPES: list[tuple[str, tuple[type, ...], str]] = [
     ("CONDITIONAL_DEBUG_HEADER", (bool,), "True or False"),
     ("CONDITIONAL_CACHE", (str,), "a cache alias (str)"),
     ("CONDITIONAL_CACHE_TIMEOUT", (int, type(None)), "a number of seconds (int) or None"),
+    ("CONDITIONAL_LOCAL_CACHE_SIZE", (int,), "a number of entries (int, 0 for none)"),
     ("CONDITIONAL_DEPLOY_VERSION", (str,), "a string"),
     ("CONDITIONAL_IGNORED_TABLES", (list, tuple, set, frozenset), "a list of table names"),
     ("CONDITIONAL_STAMP_CACHE", (str, type(None)), "a cache alias (str) or None"),
+    ("CONDITIONAL_STAMP_TRACKING", (bool,), "True or False"),
 ]
 
 

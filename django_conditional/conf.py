@@ -27,6 +27,12 @@ DEFAULTS: dict[str, Any] = {
     "CONDITIONAL_DEBUG_HEADER": False,
     # Salted into every derived tag: change it with each deploy that changes templates.
     "CONDITIONAL_DEPLOY_VERSION": "",
+    # Derived validators each process keeps in memory (0: none), in front of
+    # CONDITIONAL_CACHE; checked against the stamps like any other.
+    "CONDITIONAL_LOCAL_CACHE_SIZE": 4096,
+    # Mirror stamps kept in Redis in each process, kept current by Redis's
+    # client tracking (stamp_tracking); False reads them from Redis each time.
+    "CONDITIONAL_STAMP_TRACKING": True,
     # Tables whose writes never move a stamp (beyond the stamp table itself).
     "CONDITIONAL_IGNORED_TABLES": ["django_session", "django_migrations"],
     # A cache alias holding the change stamps; None keeps them in the database.
@@ -89,10 +95,24 @@ class Settings:
             return tables
 
     @property
+    def stamp_tracking(self) -> bool:
+        """``CONDITIONAL_STAMP_TRACKING``: mirror Redis stamps in each process."""
+        return bool(self._get("CONDITIONAL_STAMP_TRACKING"))
+
+    @property
+    def local_cache_size(self) -> int:
+        """``CONDITIONAL_LOCAL_CACHE_SIZE``: derived validators kept in each process."""
+        return int(self._get("CONDITIONAL_LOCAL_CACHE_SIZE"))
+
+    @property
     def stamp_cache(self) -> str | None:
         """``CONDITIONAL_STAMP_CACHE``: the cache alias holding stamps, or None for the database."""
         value = self._get("CONDITIONAL_STAMP_CACHE")
         return None if value is None else str(value)
+
+    def cache_settings(self, alias: str) -> dict[str, Any]:
+        """The ``CACHES`` entry of cache ``alias``."""
+        return dict(settings.CACHES[alias])
 
     @property
     def hash_key(self) -> bytes:

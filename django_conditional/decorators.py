@@ -24,11 +24,13 @@ from asgiref.sync import async_to_sync, iscoroutinefunction, sync_to_async
 from django.apps import apps
 from django.db.models import Model, QuerySet
 from django.http import HttpRequest
+from django.http.response import HttpResponseBase
 from django.shortcuts import get_object_or_404
 
 from django_conditional import engine
 from django_conditional.derivation import Derivation, derive
 from django_conditional.engine import ConditionalState, ResponseOptions
+from django_conditional.revalidation import answer_from_kept, reads_stamps_from_memory
 from django_conditional.validators import Validator
 
 __all__ = ["condition", "conditional", "etag", "last_modified"]
@@ -38,6 +40,8 @@ EtagFunc = Callable[..., "str | Awaitable[str | None] | None"]
 LastModifiedFunc = Callable[..., "dt.datetime | Awaitable[dt.datetime | None] | None"]
 # Computes the request's state from (request, args, kwargs).
 _Compute = Callable[[HttpRequest, tuple[Any, ...], dict[str, Any]], ConditionalState]
+# The page variant a request asks for (validator_cache.VariantKey).
+_VariantOf = Callable[[HttpRequest], tuple[str, ...]]
 _AsyncCompute = Callable[
     [HttpRequest, tuple[Any, ...], dict[str, Any]], Awaitable[ConditionalState]
 ]
@@ -50,16 +54,32 @@ def _guard(
     acompute: _AsyncCompute,
     idle: _Compute,
     options: ResponseOptions,
+    variant_of: _VariantOf | None = None,
 ) -> ViewFunc:
     """Wrap ``view``: compute the state, answer 304/412 early, or run the view and finish.
 
     ``idle`` gives the state of a request that needs no validator (an unsafe
     request without a precondition, OPTIONS): nothing is computed for it.
+    ``variant_of`` names the request's page variant, whose kept validator
+    answers a matching revalidation before anything else is worked out
+    (the warm 304, the package's hot path).
     """
+
+    def revalidated(request: HttpRequest) -> HttpResponseBase | None:
+        if variant_of is None or not engine.is_revalidation(request):
+            return None
+        return answer_from_kept(request, variant_of(request), options)
+
     if iscoroutinefunction(view):
 
         @wraps(view)
         async def async_view(request: HttpRequest, *args: Any, **kwargs: Any) -> Any:
+            # On the event loop only when it needs no I/O (stamps in memory);
+            # otherwise the worker thread below looks the validator up anyway.
+            if reads_stamps_from_memory():
+                early_response = revalidated(request)
+                if early_response is not None:
+                    return early_response
             if not engine.needs_validator(request):
                 request.conditional = idle(request, args, kwargs)  # type: ignore[attr-defined]
                 return await view(request, *args, **kwargs)
@@ -82,6 +102,9 @@ def _guard(
 
     @wraps(view)
     def sync_view(request: HttpRequest, *args: Any, **kwargs: Any) -> Any:
+        early_response = revalidated(request)
+        if early_response is not None:
+            return early_response
         if not engine.needs_validator(request):
             request.conditional = idle(request, args, kwargs)  # type: ignore[attr-defined]
             return view(request, *args, **kwargs)
@@ -294,6 +317,11 @@ def conditional(
                 return source.all
             return partial(source, request, *args, **kwargs)
 
+        def variant_of(request: HttpRequest) -> tuple[str, ...]:
+            return engine.variant_key(
+                request, identity, engine.request_salts(request, public=public, salt=salt)
+            )
+
         def compute(
             request: HttpRequest, args: tuple[Any, ...], kwargs: dict[str, Any]
         ) -> ConditionalState:
@@ -327,7 +355,14 @@ def conditional(
         ) -> ConditionalState:
             return await sync_to_async(compute)(request, args, kwargs)
 
-        return _guard(view, compute=compute, acompute=acompute, idle=idle, options=options)
+        return _guard(
+            view,
+            compute=compute,
+            acompute=acompute,
+            idle=idle,
+            options=options,
+            variant_of=variant_of,
+        )
 
     return decorator
 

@@ -11,13 +11,11 @@ row the first time a table is read), never reads a request.
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from django.core.cache import caches
 from django.core.exceptions import FieldDoesNotExist
 from django.core.paginator import Page
 from django.db import connections
@@ -25,9 +23,8 @@ from django.db.models import Count, Max, Model, QuerySet
 from django.db.models.constants import LOOKUP_SEP
 from django.http import Http404
 
+from django_conditional import validator_cache
 from django_conditional.aggregates import RowHashSum, row_key_text
-from django_conditional.conf import conf
-from django_conditional.http import EntityTag
 from django_conditional.stamps import read_stamps
 from django_conditional.tables import (
     deletion_stamp,
@@ -83,12 +80,6 @@ class Derived:
     cached: bool = False
 
 
-# A cached entry is a plain tuple (stable under pickling across deploys):
-# (format, alias, tables, stamps, etag opaque, weak, last-modified timestamp,
-# whether that time is exact).
-_ENTRY_FORMAT = 2
-
-
 def is_versioned(model: type[Model]) -> bool:
     """Whether ``model`` keeps a version counter (``VersionedModel``)."""
     from django_conditional.models import VersionedModel
@@ -103,33 +94,34 @@ def _has_modified(model: type[Model]) -> bool:
 
 
 def derive(derivation: Derivation, *, cache_key: Sequence[str] | None = None) -> Derived:
-    """The validator for ``derivation``, from the cache while its stamps are unchanged.
+    """The validator for ``derivation``, kept while its stamps are unchanged.
 
     ``cache_key`` identifies the request's variant (view, URL, salts);
-    without it nothing is cached. Inside a transaction nothing is cached
-    either: its reads may come from a snapshot older than the stamps
-    (MySQL's REPEATABLE READ) or see its own uncommitted writes.
+    without it nothing is kept. Inside a transaction nothing is kept either:
+    its reads may come from a snapshot older than the stamps (MySQL's
+    REPEATABLE READ) or see its own uncommitted writes.
     """
-    # A validator from stamps alone costs one stamp read: nothing to cache.
-    cacheable = cache_key is not None and derivation.queryset is not None
-    key = _cache_key(cache_key) if cache_key is not None and cacheable else None
-    if key is not None:
-        hit = _lookup(key)
-        if hit is not None:
-            return hit
+    variant = None if cache_key is None else tuple(cache_key)
+    # A validator from stamps alone costs one stamp read and a hash: kept in
+    # this process only, where it saves the hash (validator_cache).
+    shared = derivation.queryset is not None
+    if variant is not None:
+        validator = validator_cache.lookup(variant, shared=shared)
+        if validator is not None:
+            return Derived(validator=validator, cached=True)
     queryset = derivation.queryset() if derivation.queryset is not None else None
     alias = derivation.using or (queryset.db if queryset is not None else "default")
     tables, tagged_tables = _stamped_tables(derivation, queryset)
     stamps = read_stamps(alias, tables)
     stamp_of = dict(zip(tables, stamps, strict=True))
     derived = _compute(derivation, queryset, [(t, stamp_of[t]) for t in tagged_tables])
-    if key is not None and not connections[alias].in_atomic_block:
-        _store(key, alias, tables, stamps, derived.validator)
+    kept = variant is not None and not connections[alias].in_atomic_block
+    if kept:
+        assert variant is not None
+        entry = validator_cache.Entry(alias, tables, stamps, derived.validator)
+        validator_cache.store(variant, entry, shared=shared)
     logger.debug(
-        "Derived %s from %s (%s)",
-        derived.validator.etag,
-        tables,
-        "cached" if key is not None else "not cached",
+        "Derived %s from %s (%s)", derived.validator.etag, tables, "kept" if kept else "not kept"
     )
     return derived
 
@@ -332,53 +324,3 @@ def _related_model(
     if through is not None and not isinstance(through, str):
         found[through] = None
     return related  # type: ignore[no-any-return]
-
-
-# --- The validator cache ----------------------------------------------------------
-
-
-def _cache_key(parts: Sequence[str]) -> str:
-    # Keyed too: a new SECRET_KEY must not find tags hashed under the old one.
-    digest = hashlib.blake2b(key=conf.hash_key, digest_size=20, person=b"dj-cond-key")
-    digest.update(conf.deploy_version.encode())
-    for part in parts:
-        data = part.encode()
-        digest.update(len(data).to_bytes(8, "big"))
-        digest.update(data)
-    return f"django_conditional:v1:{digest.hexdigest()}"
-
-
-def _lookup(key: str) -> Derived | None:
-    entry = caches[conf.cache_alias].get(key)
-    if not (isinstance(entry, tuple) and len(entry) == 8 and entry[0] == _ENTRY_FORMAT):
-        return None
-    _format, alias, tables, stamps, opaque, weak, last_modified, exact = entry
-    if read_stamps(alias, tables) != stamps:
-        return None
-    validator = Validator(
-        etag=EntityTag(opaque, weak=weak),
-        last_modified=None
-        if last_modified is None
-        else dt.datetime.fromtimestamp(last_modified, tz=dt.timezone.utc),
-        last_modified_is_exact=exact,
-    )
-    return Derived(validator=validator, cached=True)
-
-
-def _store(
-    key: str, alias: str, tables: tuple[str, ...], stamps: tuple[int, ...], validator: Validator
-) -> None:
-    etag = validator.etag
-    assert etag is not None  # derived validators always have one
-    last_modified = validator.last_modified
-    entry = (
-        _ENTRY_FORMAT,
-        alias,
-        tables,
-        stamps,
-        etag.opaque,
-        etag.weak,
-        None if last_modified is None else last_modified.timestamp(),
-        validator.last_modified_is_exact,
-    )
-    caches[conf.cache_alias].set(key, entry, timeout=conf.cache_timeout)

@@ -12,8 +12,11 @@ import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
+from django.core.signals import setting_changed
+from django.dispatch import receiver
 from django.http import HttpRequest
 from django.http.response import HttpResponseBase
 from django.utils.cache import patch_cache_control, patch_vary_headers
@@ -41,11 +44,13 @@ __all__ = [
     "ConditionalState",
     "EarlyResponse",
     "ResponseOptions",
+    "answer_revalidation",
     "apply_representation_headers",
     "check_preconditions",
     "evaluate",
     "finish_response",
     "is_conditional",
+    "is_revalidation",
     "needs_validator",
     "read_preconditions",
     "request_salts",
@@ -122,16 +127,15 @@ def short_circuit_response(
     validator: Validator,
     *,
     now: float,
-    cache_control: CacheControl | None = None,
-    vary: Sequence[str] | None = None,
+    options: ResponseOptions | None = None,
 ) -> HttpResponseBase:
-    """The 304, 412 or 431 that answers the request instead of the view."""
+    """The 304, 412 or 431 that answers the request instead of the view.
+
+    The 304 carries the caching fields of ``options``, as the 200 would.
+    """
     response: HttpResponseBase
     if decision.outcome is Outcome.NOT_MODIFIED:
-        response = responses.not_modified()
-        apply_representation_headers(
-            response, validator, now=now, cache_control=cache_control, vary=vary
-        )
+        response = (options or _NO_OPTIONS).not_modified(validator, now)
     elif decision.outcome is Outcome.PRECONDITION_FAILED:
         response = responses.precondition_failed(decision, validator.etag)
         log_response(
@@ -173,7 +177,7 @@ def apply_representation_headers(
         return
     if validator is not None:
         if validator.etag is not None:
-            response.headers.setdefault("ETag", str(validator.etag))
+            response.headers.setdefault("ETag", validator.etag_header)
         if validator.last_modified is not None and not response.has_header("Last-Modified"):
             date_header = response.headers.get("Date")
             date = parse_http_date(date_header) if date_header else None
@@ -195,7 +199,7 @@ def add_debug_header(response: HttpResponseBase, decision: Decision) -> None:
 # --- The request lifecycle shared by decorators and class-based views ---------------
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class ResponseOptions:
     """Caching fields that go on the 200 and the 304 alike."""
 
@@ -208,6 +212,35 @@ class ResponseOptions:
             cache_control={**(self.cache_control or {}), "private": True},
             vary=[*(self.vary or ()), "Cookie"],
         )
+
+    @cached_property
+    def _not_modified_headers(self) -> tuple[tuple[str, str], ...]:
+        # Worked out once with Django's own functions, so a 304 carries
+        # exactly the Cache-Control and Vary a fresh 200 would get.
+        blank = HttpResponseBase()
+        if self.cache_control:
+            patch_cache_control(blank, **self.cache_control)
+        if self.vary:
+            patch_vary_headers(blank, self.vary)
+        return tuple(
+            (name, blank.headers[name]) for name in ("Cache-Control", "Vary") if name in blank
+        )
+
+    def not_modified(self, validator: Validator, now: float) -> HttpResponseBase:
+        """The 304 for ``validator``: its ETag and Last-Modified, and these caching fields."""
+        response = responses.not_modified()
+        headers = response.headers
+        if validator.etag_header is not None:
+            headers["ETag"] = validator.etag_header
+        seconds = validator.last_modified_seconds(now)
+        if seconds is not None:
+            headers["Last-Modified"] = format_http_date(seconds)
+        for name, value in self._not_modified_headers:
+            headers[name] = value
+        return response
+
+
+_NO_OPTIONS = ResponseOptions()
 
 
 class ConditionalState:
@@ -299,18 +332,59 @@ def check_preconditions(
 ) -> EarlyResponse | None:
     """Evaluate the request's preconditions: the early response, or None to run the view."""
     now = time.time()
+    revalidated = answer_revalidation(request, validator, options, now=now)
+    if revalidated is not None:
+        return EarlyResponse(_REVALIDATED, revalidated)
     decision = evaluate(request, validator, now=now)
     if not decision.is_short_circuit:
         return None
-    response = short_circuit_response(
-        request,
-        decision,
-        validator,
-        now=now,
-        cache_control=options.cache_control,
-        vary=options.vary,
+    return EarlyResponse(
+        decision, short_circuit_response(request, decision, validator, now=now, options=options)
     )
-    return EarlyResponse(decision, response)
+
+
+_REVALIDATED = Decision(Outcome.NOT_MODIFIED, "If-None-Match matched the current entity tag")
+
+
+def is_revalidation(request: HttpRequest) -> bool:
+    """A GET or HEAD whose only entity-tag precondition is If-None-Match.
+
+    What browsers and caches send to revalidate a page they hold; the one
+    request worth answering before anything else is worked out.
+    """
+    meta = request.META
+    return (
+        "HTTP_IF_NONE_MATCH" in meta
+        and request.method in READ_METHODS
+        and "HTTP_IF_MATCH" not in meta
+        and "HTTP_IF_UNMODIFIED_SINCE" not in meta
+    )
+
+
+def answer_revalidation(
+    request: HttpRequest,
+    validator: Validator,
+    options: ResponseOptions,
+    *,
+    now: float | None = None,
+) -> HttpResponseBase | None:
+    """The 304 for a revalidation that sends back exactly the current tag, else None.
+
+    RFC 9110 section 13.2.2: without If-Match and If-Unmodified-Since, an
+    If-None-Match listing the current tag answers 304 (If-Modified-Since is
+    then ignored). A field equal to the tag as we send it lists exactly
+    that tag, so the full evaluation would decide the same, without parsing.
+    Any other request gets None (and the full evaluation).
+    """
+    if (
+        validator.etag_header is None
+        or request.META.get("HTTP_IF_NONE_MATCH") != validator.etag_header
+        or not is_revalidation(request)
+    ):
+        return None
+    response = options.not_modified(validator, time.time() if now is None else now)
+    add_debug_header(response, _REVALIDATED)
+    return response
 
 
 def finish_response(
@@ -367,4 +441,37 @@ def _user_salt(request: HttpRequest) -> str:
 
 def variant_key(request: HttpRequest, view: str, salts: Sequence[str]) -> tuple[str, ...]:
     """What identifies one variant of one page: view, host, path and query, salts."""
-    return (view, request.get_host(), request.get_full_path(), *salts)
+    return (view, _host(request), request.path, request.META.get("QUERY_STRING", ""), *salts)
+
+
+# Hosts that passed ``get_host()`` (ALLOWED_HOSTS), by the request fields it
+# reads: its pattern matching would cost more than the rest of a 304.
+_validated_hosts: dict[tuple[str | None, ...], str] = {}
+# Bounded: with a wildcard in ALLOWED_HOSTS, clients choose the host.
+_MAX_VALIDATED_HOSTS = 256
+_HOST_SETTINGS = {"ALLOWED_HOSTS", "DEBUG", "USE_X_FORWARDED_HOST", "USE_X_FORWARDED_PORT"}
+
+
+def _host(request: HttpRequest) -> str:
+    """``request.get_host()``, validated once per distinct set of host fields."""
+    meta = request.META
+    fields = (
+        meta.get("HTTP_X_FORWARDED_HOST"),
+        meta.get("HTTP_X_FORWARDED_PORT"),
+        meta.get("HTTP_HOST"),
+        meta.get("SERVER_NAME"),
+        meta.get("SERVER_PORT"),
+    )
+    host = _validated_hosts.get(fields)
+    if host is None:
+        host = request.get_host()  # DisallowedHost (a 400) for a host not allowed
+        if len(_validated_hosts) >= _MAX_VALIDATED_HOSTS:
+            _validated_hosts.clear()
+        _validated_hosts[fields] = host
+    return host
+
+
+@receiver(setting_changed)
+def _forget_hosts(*, setting: str, **kwargs: Any) -> None:
+    if setting in _HOST_SETTINGS:
+        _validated_hosts.clear()

@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import calendar
 import enum
+import math
 import re
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from email.utils import formatdate
+from functools import lru_cache
 
 __all__ = [
     "IGNORING_METHODS",
@@ -236,6 +238,12 @@ def parse_http_date(value: str | bytes, *, now: float | None = None) -> int | No
 
 def format_http_date(seconds: float) -> str:
     """Format seconds since the epoch as an IMF-fixdate (RFC 9110 section 5.6.7)."""
+    return _format_whole_seconds(math.floor(seconds))
+
+
+@lru_cache(maxsize=1024)
+def _format_whole_seconds(seconds: int) -> str:
+    # Every 304 of a page repeats the same Last-Modified: format it once.
     return formatdate(seconds, usegmt=True)
 
 

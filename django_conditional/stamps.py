@@ -17,23 +17,32 @@ import secrets
 import time
 from collections.abc import Iterable, Sequence
 from functools import lru_cache
-from typing import Protocol
+from typing import Any, Protocol
 
 from django.core.cache import caches
+from django.core.cache.backends.locmem import LocMemCache
+from django.core.signals import setting_changed
 from django.db import OperationalError, connections
+from django.dispatch import receiver
 
 from django_conditional.conf import conf
 from django_conditional.models import ChangeStamp
 
 __all__ = [
+    "STAMP_KEY_PREFIX",
     "CacheStampStore",
     "DatabaseStampStore",
+    "ProcessStampStore",
     "StampStore",
+    "close_stamp_stores",
     "get_stamp_store",
     "new_token",
     "read_stamps",
 ]
 
+
+# What every stamp's cache key starts with.
+STAMP_KEY_PREFIX = "django_conditional:stamp:"
 
 # Attempts at moving database stamps before giving up (and logging).
 _MOVE_ATTEMPTS = 3
@@ -47,6 +56,9 @@ def new_token() -> int:
 class StampStore(Protocol):
     """Where stamps live."""
 
+    # Whether a read needs no I/O (it may then run on an event loop).
+    reads_from_memory: bool
+
     def read(self, alias: str, tables: Sequence[str]) -> tuple[int, ...]:
         """The current tokens of ``tables`` in database ``alias``, in order; one round trip."""
         ...
@@ -58,6 +70,8 @@ class StampStore(Protocol):
 
 class DatabaseStampStore:
     """Stamps in the ``django_conditional_changestamp`` table of each database."""
+
+    reads_from_memory = False
 
     def read(self, alias: str, tables: Sequence[str]) -> tuple[int, ...]:
         """Read with one precompiled statement; tables never stamped get a row first."""
@@ -121,13 +135,15 @@ def _select_sql(quoted_table_column: str, count: int) -> str:
 class CacheStampStore:
     """Stamps in a Django cache (Redis, Memcached, the database cache) shared by all processes."""
 
+    reads_from_memory = False
+
     def __init__(self, cache_alias: str) -> None:
         self.cache_alias = cache_alias
 
     @staticmethod
     def key(alias: str, table: str) -> str:
         """The cache key of one table's stamp."""
-        return f"django_conditional:stamp:{alias}:{table}"
+        return f"{STAMP_KEY_PREFIX}{alias}:{table}"
 
     def read(self, alias: str, tables: Sequence[str]) -> tuple[int, ...]:
         """One ``get_many``; a stamp never set (or evicted) gets a fresh token first."""
@@ -152,7 +168,44 @@ class CacheStampStore:
             caches[self.cache_alias].set_many(values, timeout=None)
 
 
+class ProcessStampStore:
+    """Stamps in this process's memory: a ``LocMemCache`` stamp cache, without its per-key costs.
+
+    Django's local-memory cache validates, locks and unpickles every key; a
+    warm 304 reads stamps on every request. Like any local-memory cache,
+    correct for one process only (check W002 says so).
+    """
+
+    reads_from_memory = True
+
+    def __init__(self) -> None:
+        self._tokens: dict[tuple[str, str], int] = {}
+
+    def read(self, alias: str, tables: Sequence[str]) -> tuple[int, ...]:
+        """The tokens; a table never stamped gets one."""
+        tokens = self._tokens
+        try:
+            return tuple([tokens[alias, table] for table in tables])
+        except KeyError:
+            return tuple([tokens.setdefault((alias, table), new_token()) for table in tables])
+
+    def move(self, alias: str, tables: Iterable[str]) -> None:
+        """Fresh tokens for ``tables``."""
+        for table in set(tables):
+            self._tokens[alias, table] = new_token()
+
+    def clear(self) -> None:
+        """Forget every stamp, as a restart does: the next reads get fresh tokens."""
+        self._tokens.clear()
+
+
 _DATABASE_STORE = DatabaseStampStore()
+# One store per stamp cache alias, made on first use (a tracking store holds
+# connections); forgotten when the settings change.
+_stores: dict[str, StampStore] = {}
+# Local-memory stamps by the cache's LOCATION: aliases naming the same
+# LOCATION share them, as they share a LocMemCache.
+_process_stores: dict[str, ProcessStampStore] = {}
 
 
 def get_stamp_store() -> StampStore:
@@ -160,9 +213,43 @@ def get_stamp_store() -> StampStore:
     cache_alias = conf.stamp_cache
     if cache_alias is None:
         return _DATABASE_STORE
+    store = _stores.get(cache_alias)
+    if store is None:
+        store = _stores[cache_alias] = _make_cache_store(cache_alias)
+    return store
+
+
+def _make_cache_store(cache_alias: str) -> StampStore:
+    from django_conditional.stamp_tracking import (
+        TrackedRedisStampStore,
+        tracking_unavailable_reason,
+    )
+
+    cache = caches[cache_alias]
+    if isinstance(cache, LocMemCache):
+        location = str(conf.cache_settings(cache_alias).get("LOCATION", ""))
+        return _process_stores.setdefault(location, ProcessStampStore())
+    if conf.stamp_tracking and tracking_unavailable_reason(cache_alias) is None:
+        return TrackedRedisStampStore(cache_alias)
     return CacheStampStore(cache_alias)
 
 
 def read_stamps(alias: str, tables: Sequence[str]) -> tuple[int, ...]:
     """The current tokens of ``tables`` in database ``alias``."""
     return get_stamp_store().read(alias, tables)
+
+
+@receiver(setting_changed)
+def _forget_stores(*, setting: str, **kwargs: Any) -> None:
+    if setting in {"CACHES", "CONDITIONAL_STAMP_CACHE", "CONDITIONAL_STAMP_TRACKING"}:
+        close_stamp_stores()
+
+
+def close_stamp_stores() -> None:
+    """Forget the stores made so far, closing their connections."""
+    stores = list(_stores.values())
+    _stores.clear()
+    for store in stores:
+        close = getattr(store, "close", None)
+        if close is not None:
+            close()

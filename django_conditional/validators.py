@@ -10,7 +10,7 @@ import base64
 import datetime as dt
 import hashlib
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from django_conditional.conf import conf
 from django_conditional.http import EntityTag, Representation, entity_tag_from_value
@@ -42,6 +42,17 @@ class Validator:
     # so If-Modified-Since and If-Unmodified-Since are not evaluated against
     # it (RFC 9110 lets a server ignore them when it has no usable date).
     last_modified_is_exact: bool = True
+    # The ETag field value, formatted once: every 304 sends it, and the
+    # common revalidation is an If-None-Match equal to it.
+    etag_header: str | None = field(init=False, repr=False, compare=False)
+    _timestamp: float | None = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "etag_header", None if self.etag is None else str(self.etag))
+        last_modified = self.last_modified
+        object.__setattr__(
+            self, "_timestamp", None if last_modified is None else last_modified.timestamp()
+        )
 
     @classmethod
     def from_values(
@@ -61,9 +72,9 @@ class Validator:
         Last-Modified later than its Date, so a clock-skewed future value is
         clamped to it.
         """
-        if self.last_modified is None:
+        if self._timestamp is None:
             return None
-        return int(min(self.last_modified.timestamp(), not_after))
+        return int(min(self._timestamp, not_after))
 
     def representation(self, now: float) -> Representation:
         """The pure HTTP layer's view of this validator at time ``now``."""

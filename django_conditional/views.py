@@ -22,6 +22,7 @@ from django.utils.translation import gettext as _
 from django_conditional import engine
 from django_conditional.derivation import Derivation, Derived, derive
 from django_conditional.engine import ConditionalState, ResponseOptions
+from django_conditional.revalidation import answer_from_kept
 
 __all__ = [
     "ConditionalDetailMixin",
@@ -66,15 +67,17 @@ class ConditionalViewMixin:
         if not has_handler or not engine.needs_validator(request):
             request.conditional = ConditionalState()  # type: ignore[attr-defined]
             return super().dispatch(request, *args, **kwargs)  # type: ignore[misc,no-any-return]
-        identity = f"{type(self).__module__}.{type(self).__qualname__}"
+        per_class = _per_class(type(self))
         extra = self.get_conditional_salt()
         salts = engine.request_salts(
             request, public=self.public, salt=None if extra is None else (lambda _: extra)
         )
-        self._derived = derive(
-            self.get_derivation((identity, *salts)),
-            cache_key=engine.variant_key(request, identity, salts),
-        )
+        variant = engine.variant_key(request, per_class.identity, salts)
+        if engine.is_revalidation(request):
+            revalidated = answer_from_kept(request, variant, options)
+            if revalidated is not None:
+                return revalidated
+        self._derived = derive(self.get_derivation((per_class.identity, *salts)), cache_key=variant)
         validator = self._derived.validator
         request.conditional = ConditionalState(  # type: ignore[attr-defined]
             validator,
@@ -103,6 +106,7 @@ class ConditionalViewMixin:
 class _ClassSettings:
     options: ResponseOptions
     depends_on: tuple[type[Model], ...]
+    identity: str  # names the view in its tags and cache keys
 
 
 # Worked out once per view class, not on every request (the 304 path).
@@ -121,6 +125,7 @@ def _per_class(cls: type[ConditionalViewMixin]) -> _ClassSettings:
                 apps.get_model(model) if isinstance(model, str) else model
                 for model in cls.depends_on
             ),
+            identity=f"{cls.__module__}.{cls.__qualname__}",
         )
         _class_settings[cls] = settings
     return settings

@@ -259,3 +259,26 @@ def freshness_report(pytestconfig: pytest.Config) -> list[str]:
     summary = _FreshnessSummary()
     pytestconfig.pluginmanager.register(summary, "freshness-summary")
     return summary.lines
+
+
+@pytest.fixture(autouse=True)
+def _fresh_process_state() -> Iterator[None]:
+    """Each test starts with no validator kept in this process and no stamp connection open."""
+    from django_conditional.stamps import close_stamp_stores
+    from django_conditional.validator_cache import clear_local
+
+    clear_local()
+    yield
+    clear_local()
+    close_stamp_stores()
+
+
+def forget_validators() -> None:
+    """Evict every kept validator: this process's and the shared cache's."""
+    from django.core.cache import caches
+
+    from django_conditional.conf import conf
+    from django_conditional.validator_cache import clear_local
+
+    caches[conf.cache_alias].clear()
+    clear_local()

@@ -124,12 +124,12 @@ def test_nothing_is_cached_inside_a_transaction(author):
     ],
 )
 def test_an_unreadable_cache_entry_is_a_miss(author, garbage):
-    from django_conditional import derivation as module
+    from django_conditional.validator_cache import shared_key
 
     Article.objects.create(title="a", author=author)
     derivation = Derivation(queryset=Article.objects.all)
     expected = derive(derivation).validator
-    cache.set(module._cache_key(("k",)), garbage)
+    cache.set(shared_key(("k",)), garbage)
     derived = derive(derivation, cache_key=("k",))
     assert not derived.cached
     assert derived.validator == expected

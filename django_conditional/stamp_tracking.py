@@ -1,0 +1,254 @@
+"""Stamps in Redis, mirrored in each process and kept current by Redis itself.
+
+A warm 304 must read its stamps, and a Redis round trip costs more than a
+whole Django request. So each process keeps the stamps it has read, and
+Redis tells it when one changes: server-assisted client-side caching
+(``CLIENT TRACKING ... BCAST PREFIX``, Redis 6 or later). In broadcasting
+mode Redis sends the name of every key under the stamp prefix that any
+client writes, evicts or expires, and a null for a flush, to the one
+connection each process holds for this, which subscribes to the
+``__redis__:invalidate`` channel and redirects its own tracking there.
+
+Why a stamp read from the mirror is current:
+
+- A read first applies every invalidation that has arrived (a
+  non-blocking read of that connection), then uses the mirror.
+- Redis queues the invalidation while it executes the write, in the same
+  event-loop turn as the writer's reply; before the writing process can
+  even send its own HTTP response, the message is on this process's socket.
+- A value read from Redis is kept only if no invalidation or local move
+  arrived between the reads (else a write racing the read could be lost).
+- Moves made by this process drop its own copies at once (read your
+  writes without waiting for the message).
+- When the connection breaks (Redis restarted, the connection killed or
+  evicted for a slow consumer), the mirror is emptied, and reads go to Redis
+  until it is back: what may have been missed is never used.
+
+Used only where this is exact: Django's ``RedisCache`` with a single server
+(with replicas, a read after an invalidation could come from a lagging
+replica) and a key function that keeps the stamp prefix a prefix. Otherwise,
+and with ``CONDITIONAL_STAMP_TRACKING = False``, stamps are read from the
+cache on every request (``CacheStampStore``).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+import weakref
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from django.core.cache import caches
+from django.core.cache.backends.redis import RedisCache
+from django.utils.module_loading import import_string
+
+from django_conditional.conf import conf
+from django_conditional.stamps import STAMP_KEY_PREFIX, CacheStampStore
+
+__all__ = ["TrackedRedisStampStore", "tracking_unavailable_reason"]
+
+logger = logging.getLogger("django_conditional")
+
+INVALIDATION_CHANNEL = "__redis__:invalidate"
+# After a failed connection attempt, stamps are read from Redis for this long.
+RETRY_SECONDS = 1.0
+# Options of Django's RedisCache that are not redis-py connection options.
+_DJANGO_OPTIONS = {"serializer", "pool_class", "parser_class"}
+
+
+def tracking_unavailable_reason(cache_alias: str) -> str | None:
+    """Why the stamps in ``cache_alias`` cannot be mirrored; None when they can."""
+    cache = caches[cache_alias]
+    if not isinstance(cache, RedisCache):
+        return "the cache is not Django's RedisCache"
+    servers = _servers(conf.cache_settings(cache_alias).get("LOCATION", ""))
+    if len(servers) != 1:
+        return "the cache has more than one server (reads may come from a lagging replica)"
+    prefix = cache.make_key(STAMP_KEY_PREFIX)
+    if not cache.make_key(CacheStampStore.key("default", "table")).startswith(prefix):
+        return "the cache's KEY_FUNCTION does not keep the stamp prefix a prefix"
+    return None
+
+
+class TrackedRedisStampStore:
+    """``CacheStampStore`` for Django's RedisCache, with a per-process mirror of its stamps."""
+
+    def __init__(self, cache_alias: str) -> None:
+        self.cache_alias = cache_alias
+        self._plain = CacheStampStore(cache_alias)
+        self._prefix = caches[cache_alias].make_key(STAMP_KEY_PREFIX)
+        self._lock = threading.Lock()
+        self._tokens: dict[str, int] = {}  # full Redis key -> token
+        self._keys: dict[tuple[str, str], str] = {}  # (alias, table) -> full Redis key
+        # Moves on with every invalidation, local move and reset: a value
+        # read from Redis is kept only if it did not move during the read.
+        self._sequence = 0
+        self._listener: Any = None  # the tracking connection (redis-py Connection)
+        self._retry_at = 0.0
+        self._failing = False
+        _stores.add(self)
+
+    @property
+    def reads_from_memory(self) -> bool:
+        """True while the mirror is in use (a stamp not yet mirrored is one round trip)."""
+        return self._listener is not None
+
+    def read(self, alias: str, tables: Sequence[str]) -> tuple[int, ...]:
+        """The tokens, from the mirror when every one is there and current."""
+        keys = [self._key(alias, table) for table in tables]
+        with self._lock:
+            tracking = self._track()
+            if tracking:
+                tokens = self._tokens
+                try:
+                    return tuple([tokens[key] for key in keys])
+                except KeyError:
+                    pass
+            sequence = self._sequence
+        values = self._plain.read(alias, tables)
+        if tracking:
+            with self._lock:
+                if self._track() and self._sequence == sequence:
+                    self._tokens.update(zip(keys, values, strict=True))
+        return values
+
+    def move(self, alias: str, tables: Iterable[str]) -> None:
+        """Move the stamps in Redis, then drop this process's copies of them."""
+        tables = set(tables)
+        self._plain.move(alias, tables)
+        with self._lock:
+            self._sequence += 1
+            for table in tables:
+                self._tokens.pop(self._key(alias, table), None)
+
+    def close(self) -> None:
+        """Stop tracking and forget the mirror (the settings changed, or the tests end)."""
+        with self._lock:
+            self._reset()
+
+    # --- The tracking connection (call with the lock held) ----------------------
+
+    def _key(self, alias: str, table: str) -> str:
+        key = self._keys.get((alias, table))
+        if key is None:
+            key = caches[self.cache_alias].make_key(CacheStampStore.key(alias, table))
+            self._keys[alias, table] = key
+        return key
+
+    def _track(self) -> bool:
+        """Apply the invalidations that arrived; False when the mirror cannot be trusted."""
+        if self._listener is None and not self._connect():
+            return False
+        try:
+            while self._listener.can_read(timeout=0):
+                self._apply(self._listener.read_response())
+        except Exception:
+            logger.warning(
+                "Lost Redis stamp tracking on cache %r; reading stamps from Redis until it is back",
+                self.cache_alias,
+                exc_info=True,
+            )
+            self._reset()
+            return False
+        return True
+
+    def _apply(self, message: Any) -> None:
+        if not (isinstance(message, list) and len(message) == 3 and message[0] == b"message"):
+            return  # a subscription confirmation
+        self._sequence += 1
+        keys = message[2]
+        if keys is None:  # FLUSHDB / FLUSHALL
+            self._tokens.clear()
+            return
+        for key in keys:
+            self._tokens.pop(key.decode() if isinstance(key, bytes) else str(key), None)
+
+    def _connect(self) -> bool:
+        if time.monotonic() < self._retry_at:
+            return False
+        listener = None
+        try:
+            listener = _connection(self.cache_alias)
+            listener.send_command("CLIENT", "ID")
+            own_id = listener.read_response()
+            listener.send_command(
+                "CLIENT", "TRACKING", "ON", "REDIRECT", own_id, "BCAST", "PREFIX", self._prefix
+            )
+            if listener.read_response() not in (b"OK", "OK"):
+                raise RuntimeError("CLIENT TRACKING was refused")
+            listener.send_command("SUBSCRIBE", INVALIDATION_CHANNEL)
+            listener.read_response()
+        except Exception:
+            logger.warning(
+                "Cannot track Redis stamps on cache %r; reading stamps from Redis.",
+                self.cache_alias,
+                exc_info=True,
+            )
+            if listener is not None:
+                listener.disconnect()
+            self._retry_at = time.monotonic() + RETRY_SECONDS
+            return False
+        # Stamps read before tracking began may have moved unseen.
+        self._tokens.clear()
+        self._sequence += 1
+        self._listener = listener
+        self._failing = False
+        return True
+
+    def _reset(self) -> None:
+        listener, self._listener = self._listener, None
+        self._tokens.clear()
+        self._sequence += 1
+        if listener is not None:
+            try:
+                listener.disconnect()
+            except Exception:
+                logger.debug("Closing the stamp tracking connection failed.", exc_info=True)
+
+    def _forget_after_fork(self) -> None:
+        # The child shares the parent's socket: never read or close it here.
+        self._lock = threading.Lock()
+        self._listener = None
+        self._tokens.clear()
+        self._sequence += 1
+
+
+def _servers(location: str | Sequence[str]) -> list[str]:
+    if isinstance(location, str):
+        return [server for server in location.replace(";", ",").split(",") if server]
+    return list(location)
+
+
+def _connection(cache_alias: str) -> Any:
+    """A new connection to the cache's server, outside its pool, as Django would configure it."""
+    import redis
+
+    settings = conf.cache_settings(cache_alias)
+    options = dict(settings.get("OPTIONS") or {})
+    parser_class = options.get("parser_class")
+    if isinstance(parser_class, str):
+        parser_class = import_string(parser_class)
+    pool_options = {key: value for key, value in options.items() if key not in _DJANGO_OPTIONS}
+    if parser_class is not None:
+        pool_options["parser_class"] = parser_class
+    # RESP2: invalidations then arrive as messages on the subscribed channel
+    # (RESP3 would deliver them as push replies, which redis-py hides).
+    pool_options["protocol"] = 2
+    pool = redis.ConnectionPool.from_url(_servers(settings["LOCATION"])[0], **pool_options)
+    return pool.make_connection()
+
+
+# Every store of this process, to forget their connections in a forked child.
+_stores: weakref.WeakSet[TrackedRedisStampStore] = weakref.WeakSet()
+
+
+def _after_fork_in_child() -> None:
+    for store in list(_stores):
+        store._forget_after_fork()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
