@@ -27,6 +27,7 @@ from django_conditional import responses
 from django_conditional.conf import conf
 from django_conditional.http import (
     IGNORING_METHODS,
+    NOT_MODIFIED_BY_IF_NONE_MATCH,
     READ_METHODS,
     Decision,
     EntityTag,
@@ -176,7 +177,7 @@ def apply_representation_headers(
     if not (200 <= response.status_code < 300 or response.status_code == 304):
         return
     if validator is not None:
-        if validator.etag is not None:
+        if validator.etag_header is not None:
             response.headers.setdefault("ETag", validator.etag_header)
         if validator.last_modified is not None and not response.has_header("Last-Modified"):
             date_header = response.headers.get("Date")
@@ -334,16 +335,13 @@ def check_preconditions(
     now = time.time()
     revalidated = answer_revalidation(request, validator, options, now=now)
     if revalidated is not None:
-        return EarlyResponse(_REVALIDATED, revalidated)
+        return EarlyResponse(NOT_MODIFIED_BY_IF_NONE_MATCH, revalidated)
     decision = evaluate(request, validator, now=now)
     if not decision.is_short_circuit:
         return None
     return EarlyResponse(
         decision, short_circuit_response(request, decision, validator, now=now, options=options)
     )
-
-
-_REVALIDATED = Decision(Outcome.NOT_MODIFIED, "If-None-Match matched the current entity tag")
 
 
 def is_revalidation(request: HttpRequest) -> bool:
@@ -383,7 +381,7 @@ def answer_revalidation(
     ):
         return None
     response = options.not_modified(validator, time.time() if now is None else now)
-    add_debug_header(response, _REVALIDATED)
+    add_debug_header(response, NOT_MODIFIED_BY_IF_NONE_MATCH)
     return response
 
 

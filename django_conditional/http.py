@@ -21,6 +21,7 @@ __all__ = [
     "IGNORING_METHODS",
     "MAX_ENTITY_TAGS",
     "MAX_FIELD_LENGTH",
+    "NOT_MODIFIED_BY_IF_NONE_MATCH",
     "READ_METHODS",
     "Decision",
     "EntityTag",
@@ -343,6 +344,13 @@ class Decision:
         return self.outcome is not Outcome.PROCEED
 
 
+# The decision of a GET or HEAD whose If-None-Match lists the current tag:
+# the common revalidation, also reached without parsing (engine).
+NOT_MODIFIED_BY_IF_NONE_MATCH = Decision(
+    Outcome.NOT_MODIFIED, "If-None-Match matched the current representation", "If-None-Match"
+)
+
+
 def evaluate_preconditions(
     method: str,
     preconditions: Preconditions,
@@ -393,11 +401,7 @@ def evaluate_preconditions(
     if preconditions.if_none_match is not None:
         if not _if_none_match_is_true(preconditions.if_none_match, representation):
             if is_read:
-                return Decision(
-                    Outcome.NOT_MODIFIED,
-                    "If-None-Match matched the current representation",
-                    "If-None-Match",
-                )
+                return NOT_MODIFIED_BY_IF_NONE_MATCH
             return Decision(
                 Outcome.PRECONDITION_FAILED,
                 "If-None-Match matched the current representation",

@@ -83,10 +83,12 @@ class TrackedRedisStampStore:
         self._lock = threading.Lock()
         self._tokens: dict[str, int] = {}  # full Redis key -> token
         self._keys: dict[tuple[str, str], str] = {}  # (alias, table) -> full Redis key
-        # Moves on with every invalidation, local move and reset: a value
-        # read from Redis is kept only if it did not move during the read.
-        self._sequence = 0
+        # A value read from Redis is kept only if nothing invalidated it
+        # during the read: per key, and for everything (a flush, a reset).
+        self._changes: dict[str, int] = {}
+        self._epoch = 0
         self._listener: Any = None  # the tracking connection (redis-py Connection)
+        self._client_id: int | None = None  # its CLIENT ID
         self._retry_at = 0.0
         self._failing = False
         _stores.add(self)
@@ -107,12 +109,15 @@ class TrackedRedisStampStore:
                     return tuple([tokens[key] for key in keys])
                 except KeyError:
                     pass
-            sequence = self._sequence
+            epoch = self._epoch
+            changes = [self._changes.get(key, 0) for key in keys]
         values = self._plain.read(alias, tables)
         if tracking:
             with self._lock:
-                if self._track() and self._sequence == sequence:
-                    self._tokens.update(zip(keys, values, strict=True))
+                if self._track() and self._epoch == epoch:
+                    for key, value, seen in zip(keys, values, changes, strict=True):
+                        if self._changes.get(key, 0) == seen:
+                            self._tokens[key] = value
         return values
 
     def move(self, alias: str, tables: Iterable[str]) -> None:
@@ -120,9 +125,8 @@ class TrackedRedisStampStore:
         tables = set(tables)
         self._plain.move(alias, tables)
         with self._lock:
-            self._sequence += 1
             for table in tables:
-                self._tokens.pop(self._key(alias, table), None)
+                self._invalidate(self._key(alias, table))
 
     def close(self) -> None:
         """Stop tracking and forget the mirror (the settings changed, or the tests end)."""
@@ -158,13 +162,21 @@ class TrackedRedisStampStore:
     def _apply(self, message: Any) -> None:
         if not (isinstance(message, list) and len(message) == 3 and message[0] == b"message"):
             return  # a subscription confirmation
-        self._sequence += 1
         keys = message[2]
         if keys is None:  # FLUSHDB / FLUSHALL
-            self._tokens.clear()
+            self._forget_all()
             return
         for key in keys:
-            self._tokens.pop(key.decode() if isinstance(key, bytes) else str(key), None)
+            self._invalidate(key.decode() if isinstance(key, bytes) else str(key))
+
+    def _invalidate(self, key: str) -> None:
+        self._tokens.pop(key, None)
+        self._changes[key] = self._changes.get(key, 0) + 1
+
+    def _forget_all(self) -> None:
+        self._tokens.clear()
+        self._changes.clear()
+        self._epoch += 1
 
     def _connect(self) -> bool:
         if time.monotonic() < self._retry_at:
@@ -192,16 +204,15 @@ class TrackedRedisStampStore:
             self._retry_at = time.monotonic() + RETRY_SECONDS
             return False
         # Stamps read before tracking began may have moved unseen.
-        self._tokens.clear()
-        self._sequence += 1
+        self._forget_all()
         self._listener = listener
+        self._client_id = own_id
         self._failing = False
         return True
 
     def _reset(self) -> None:
         listener, self._listener = self._listener, None
-        self._tokens.clear()
-        self._sequence += 1
+        self._forget_all()
         if listener is not None:
             try:
                 listener.disconnect()
@@ -212,8 +223,7 @@ class TrackedRedisStampStore:
         # The child shares the parent's socket: never read or close it here.
         self._lock = threading.Lock()
         self._listener = None
-        self._tokens.clear()
-        self._sequence += 1
+        self._forget_all()
 
 
 def _servers(location: str | Sequence[str]) -> list[str]:

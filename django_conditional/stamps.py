@@ -56,8 +56,10 @@ def new_token() -> int:
 class StampStore(Protocol):
     """Where stamps live."""
 
-    # Whether a read needs no I/O (it may then run on an event loop).
-    reads_from_memory: bool
+    @property
+    def reads_from_memory(self) -> bool:
+        """Whether a read needs no I/O (it may then run on an event loop)."""
+        ...
 
     def read(self, alias: str, tables: Sequence[str]) -> tuple[int, ...]:
         """The current tokens of ``tables`` in database ``alias``, in order; one round trip."""

@@ -10,6 +10,7 @@ from django_conditional.models import ChangeStamp
 from django_conditional.stamps import (
     CacheStampStore,
     DatabaseStampStore,
+    ProcessStampStore,
     get_stamp_store,
     new_token,
 )
@@ -85,11 +86,46 @@ def test_a_cache_that_stores_nothing_never_repeats_a_token():
     [
         pytest.param(None, DatabaseStampStore, id="database"),
         pytest.param("default", CacheStampStore, id="cache"),
+        pytest.param("local", ProcessStampStore, id="local-memory"),
     ],
 )
 def test_store_follows_the_setting(setting, store_type):
-    with override_settings(CONDITIONAL_STAMP_CACHE=setting):
+    caches = {
+        "default": {"BACKEND": "django.core.cache.backends.db.DatabaseCache", "LOCATION": "t"},
+        "local": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
+    }
+    with override_settings(CACHES=caches, CONDITIONAL_STAMP_CACHE=setting):
         assert isinstance(get_stamp_store(), store_type)
+
+
+def test_local_memory_stamps_are_shared_by_aliases_of_one_location():
+    caches = {
+        "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
+        "a": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "x"},
+        "b": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "x"},
+        "c": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "y"},
+    }
+    with override_settings(CACHES=caches, CONDITIONAL_STAMP_CACHE="a"):
+        a = get_stamp_store()
+    with override_settings(CACHES=caches, CONDITIONAL_STAMP_CACHE="b"):
+        b = get_stamp_store()
+    with override_settings(CACHES=caches, CONDITIONAL_STAMP_CACHE="c"):
+        c = get_stamp_store()
+    assert a is b
+    assert a is not c
+    assert a.reads_from_memory
+
+
+def test_local_memory_stamps():
+    store = ProcessStampStore()
+    first = store.read("default", TABLES)
+    assert store.read("default", TABLES) == first
+    store.move("default", TABLES[:1])
+    moved = store.read("default", TABLES)
+    assert moved[0] != first[0]
+    assert moved[1:] == first[1:]
+    store.clear()
+    assert store.read("default", TABLES)[1:] != first[1:]
 
 
 def test_database_store_retries_a_deadlocked_move(db, monkeypatch):
