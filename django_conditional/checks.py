@@ -19,6 +19,7 @@ _PER_PROCESS_CACHES = {
     "django.core.cache.backends.locmem.LocMemCache",
 }
 _DUMMY_CACHE = "django.core.cache.backends.dummy.DummyCache"
+_REDIS_CACHE = "django.core.cache.backends.redis.RedisCache"
 
 
 @register(Tags.compatibility)
@@ -124,3 +125,64 @@ def check_caches(
             )
         )
     return messages
+
+
+@register(Tags.caches)
+def check_stamp_connections(
+    app_configs: Sequence[AppConfig] | None = None, **kwargs: Any
+) -> list[CheckMessage]:
+    """W004: stamps in a client-server database that every request connects to anew."""
+    if getattr(settings, "CONDITIONAL_STAMP_CACHE", None) is not None:
+        return []
+    return [
+        Warning(
+            f"Stamps are read from database {alias!r}, which has CONN_MAX_AGE=0: "
+            "every 304 opens a new database connection, which costs more than the "
+            "rest of the request.",
+            hint="Set CONN_MAX_AGE (or the backend's connection pool), or keep stamps "
+            "in Redis with CONDITIONAL_STAMP_CACHE.",
+            id="django_conditional.W004",
+        )
+        for alias in connecting_per_request(getattr(settings, "DATABASES", {}))
+    ]
+
+
+def connecting_per_request(databases: dict[str, dict[str, Any]]) -> list[str]:
+    """The aliases of client-server databases that each request connects to anew."""
+    return [
+        alias
+        for alias, database in databases.items()
+        if not str(database.get("ENGINE", "")).endswith("sqlite3")
+        and not (database.get("OPTIONS") or {}).get("pool")
+        and database.get("CONN_MAX_AGE", 0) == 0
+    ]
+
+
+@register(Tags.caches)
+def check_stamp_tracking(
+    app_configs: Sequence[AppConfig] | None = None, **kwargs: Any
+) -> list[CheckMessage]:
+    """W005: stamps in Redis that cannot be mirrored in each process (a round trip per 304)."""
+    stamp_cache = getattr(settings, "CONDITIONAL_STAMP_CACHE", None)
+    caches = getattr(settings, "CACHES", {})
+    if (
+        not isinstance(stamp_cache, str)
+        or caches.get(stamp_cache, {}).get("BACKEND") != _REDIS_CACHE
+        or not getattr(settings, "CONDITIONAL_STAMP_TRACKING", True)
+    ):
+        return []
+    from django_conditional.stamp_tracking import tracking_unavailable_reason
+
+    reason = tracking_unavailable_reason(stamp_cache)
+    if reason is None:
+        return []
+    return [
+        Warning(
+            f"The stamps in cache {stamp_cache!r} cannot be mirrored in each process: "
+            f"{reason}. Every 304 reads them from Redis (a round trip).",
+            hint="Point CONDITIONAL_STAMP_CACHE at a Redis cache with one server and the "
+            "default KEY_FUNCTION, or set CONDITIONAL_STAMP_TRACKING = False to say "
+            "that the round trip is intended.",
+            id="django_conditional.W005",
+        )
+    ]

@@ -6,7 +6,14 @@ import pytest
 from django.core.management import call_command
 from django.core.management.base import SystemCheckError
 
-from django_conditional.checks import check_caches, check_setting_types, check_unknown_settings
+from django_conditional.checks import (
+    check_caches,
+    check_setting_types,
+    check_stamp_connections,
+    check_stamp_tracking,
+    check_unknown_settings,
+    connecting_per_request,
+)
 from django_conditional.conf import conf
 
 
@@ -130,3 +137,58 @@ def test_conditional_touch_errors(args):
 
     with pytest.raises(CommandError):
         call_command("conditional_touch", *args)
+
+
+POSTGRES = {"ENGINE": "django.db.backends.postgresql", "NAME": "x"}
+
+
+@pytest.mark.parametrize(
+    ("database", "warned"),
+    [
+        pytest.param(POSTGRES, True, id="postgres-conn0"),
+        pytest.param({**POSTGRES, "CONN_MAX_AGE": 60}, False, id="postgres-persistent"),
+        pytest.param({**POSTGRES, "OPTIONS": {"pool": True}}, False, id="postgres-pooled"),
+        pytest.param(
+            {"ENGINE": "django.db.backends.sqlite3", "NAME": ":memory:"},
+            False,
+            id="sqlite",
+        ),
+    ],
+)
+def test_w004_which_databases_connect_per_request(database, warned):
+    assert connecting_per_request({"default": database}) == (["default"] if warned else [])
+
+
+def test_w004_is_reported_per_database(settings, monkeypatch):
+    from django_conditional import checks
+
+    monkeypatch.setattr(checks, "connecting_per_request", lambda databases: ["default"])
+    [message] = check_stamp_connections()
+    assert message.id == "django_conditional.W004"
+    assert "'default'" in message.msg
+    settings.CONDITIONAL_STAMP_CACHE = "default"
+    assert check_stamp_connections() == []
+
+
+REDIS = {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": "redis://x"}
+
+
+@pytest.mark.parametrize(
+    ("stamp_cache", "tracking", "warned"),
+    [
+        pytest.param(REDIS, True, False, id="one-server"),
+        pytest.param({**REDIS, "LOCATION": ["redis://x", "redis://y"]}, True, True, id="replicas"),
+        pytest.param(
+            {**REDIS, "LOCATION": ["redis://x", "redis://y"]}, False, False, id="tracking-off"
+        ),
+    ],
+)
+def test_w005_redis_stamps_that_cannot_be_mirrored(settings, stamp_cache, tracking, warned):
+    settings.CACHES = {
+        "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
+        "stamps": stamp_cache,
+    }
+    settings.CONDITIONAL_STAMP_CACHE = "stamps"
+    settings.CONDITIONAL_STAMP_TRACKING = tracking
+    ids = [m.id for m in check_stamp_tracking()]
+    assert ids == (["django_conditional.W005"] if warned else [])

@@ -165,6 +165,53 @@ async def test_async_view(async_client, articles):
         await sync_to_async(connections.close_all)()
 
 
+@pytest.mark.parametrize("path", ["/data/articles/", "/data/notes/", "/cbv/articles/?page=2"])
+def test_the_warm_304_derives_nothing_and_builds_no_queryset(client, articles, monkeypatch, path):
+    """A revalidation matching a validator this process kept: answered before anything else."""
+    from django.db.models import QuerySet
+
+    from django_conditional import decorators
+    from django_conditional import views as mixins
+
+    first = client.get(path)
+    work = []
+    original_init = QuerySet.__init__
+
+    def counting_init(self, *args, **kwargs):
+        work.append("QuerySet")
+        original_init(self, *args, **kwargs)
+
+    monkeypatch.setattr(QuerySet, "__init__", counting_init)
+    for module in (decorators, mixins):
+        monkeypatch.setattr(module, "derive", lambda *args, **kwargs: work.append("derive"))
+    assert revalidate(client, path, first).status_code == 304
+    assert work == []
+
+
+async def test_async_warm_304_stays_on_the_event_loop(async_client, articles, monkeypatch):
+    """Stamps in memory: the warm 304 needs no worker thread (and no query)."""
+    from django_conditional import decorators
+
+    path = f"/data/async/articles/{articles[0].pk}/"
+    try:
+        with STAMPS_IN_CACHE:
+            first = await async_client.get(path)
+            hops = []
+            original = decorators.sync_to_async
+
+            def counting(*args, **kwargs):
+                hops.append(args)
+                return original(*args, **kwargs)
+
+            monkeypatch.setattr(decorators, "sync_to_async", counting)
+            revalidated = await async_client.get(path, headers={"if-none-match": first["ETag"]})
+            assert revalidated.status_code == 304
+            assert revalidated["ETag"] == first["ETag"]
+            assert hops == []
+    finally:
+        await sync_to_async(connections.close_all)()
+
+
 # --- depends_on, users ------------------------------------------------------------------
 
 

@@ -208,7 +208,6 @@ def test_a_forked_child_starts_without_the_parents_connection(tracked_cache):
     ],
 )
 def test_where_tracking_would_not_be_exact_it_is_not_used(cache, reason):
-    pytest.importorskip("redis")
     with override_settings(CACHES={"default": TRACKED, "other": cache}):
         assert reason in (tracking_unavailable_reason("other") or "")
         with override_settings(CONDITIONAL_STAMP_CACHE="other"):
