@@ -14,6 +14,9 @@ from collections.abc import Iterator
 import pytest
 from django.core.cache import caches
 from django.test import override_settings
+from hypothesis import HealthCheck, settings
+from hypothesis import strategies as st
+from hypothesis.stateful import RuleBasedStateMachine, rule, run_state_machine_as_test
 
 from django_conditional import stamps
 from django_conditional.stamp_tracking import TrackedRedisStampStore, tracking_unavailable_reason
@@ -226,3 +229,90 @@ def test_closing_forgets_the_stores(tracked_cache):
         stamps.close_stamp_stores()
         assert not store.reads_from_memory
         assert get_stamp_store() is not store
+
+
+# --- Any interleaving of changes: the mirrors agree with Redis ---------------------------
+
+ALL_TABLES = ("t1", "t2", "t3")
+
+
+def _barrier(store: TrackedRedisStampStore) -> None:
+    """Apply every invalidation Redis sent the store before now.
+
+    A PING on the subscribed connection is answered after the messages
+    queued before it: reading up to its answer drains exactly those (what a
+    request arriving a moment later would find on the socket).
+    """
+    with store._lock:
+        if not store._track():  # no connection yet, or found broken (the mirror is empty)
+            return
+        try:
+            store._listener.send_command("PING")
+            while True:
+                message = store._listener.read_response()
+                if isinstance(message, list) and message and message[0] == b"pong":
+                    return
+                store._apply(message)
+        except Exception:
+            store._reset()
+
+
+class MirrorMachine(RuleBasedStateMachine):
+    """Two processes' mirrors, and every way a stamp changes; reads must give Redis's values."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.alias = "tracked"
+        self.processes = _two_processes(self.alias)
+        self.truth = CacheStampStore(self.alias)
+
+    @rule(process=st.integers(0, 1), tables=st.sets(st.sampled_from(ALL_TABLES), min_size=1))
+    def move(self, process, tables):
+        self.processes[process].move("default", tables)
+
+    @rule(table=st.sampled_from(ALL_TABLES), value=st.integers(1, 2**62))
+    def write_from_outside_django(self, table, value):
+        import redis
+
+        key = caches[self.alias].make_key(CacheStampStore.key("default", table))
+        redis.Redis.from_url(REDIS_URL).set(key, value)
+
+    @rule(table=st.sampled_from(ALL_TABLES))
+    def evict(self, table):
+        caches[self.alias].delete(CacheStampStore.key("default", table))
+
+    @rule()
+    def flush(self):
+        caches[self.alias].clear()
+
+    @rule(process=st.integers(0, 1))
+    def kill_tracking_connection(self, process):
+        import redis
+
+        client_id = self.processes[process]._client_id
+        if self.processes[process]._listener is not None and client_id is not None:
+            redis.Redis.from_url(REDIS_URL).client_kill_filter(_id=client_id)
+
+    @rule(process=st.integers(0, 1), tables=st.lists(st.sampled_from(ALL_TABLES), min_size=1))
+    def read(self, process, tables):
+        store = self.processes[process]
+        for each in self.processes:
+            _barrier(each)
+        assert store.read("default", tables) == self.truth.read("default", tables)
+
+    def teardown(self) -> None:
+        for store in self.processes:
+            store.close()
+
+
+# Each step is a few Redis round trips: hundreds of interleavings in seconds.
+MIRROR_SETTINGS = settings(
+    max_examples=40,
+    stateful_step_count=40,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+
+
+def test_mirrors_agree_with_redis_after_any_changes(tracked_cache):
+    run_state_machine_as_test(MirrorMachine, settings=MIRROR_SETTINGS)
