@@ -24,6 +24,7 @@ from django.http.response import HttpResponseBase
 
 from benchmarks.configs import STORES
 from django_conditional.conf import conf
+from django_conditional.stamps import close_stamp_stores
 
 __all__ = ["Driver", "QueryCount", "count_queries", "use_store"]
 
@@ -48,6 +49,7 @@ def use_store(name: str) -> None:
     settings.CONDITIONAL_STAMP_CACHE = store.stamp_cache
     settings.CONDITIONAL_CACHE = store.validator_cache
     conf.clear()
+    close_stamp_stores()
 
 
 @dataclass

@@ -13,7 +13,7 @@ from django.http import HttpRequest
 from django.http.response import HttpResponseBase
 
 from django_conditional import engine, validator_cache
-from django_conditional.engine import ConditionalState, ResponseOptions
+from django_conditional.engine import ResponseOptions
 from django_conditional.stamps import get_stamp_store
 
 __all__ = ["answer_from_kept", "reads_stamps_from_memory"]
@@ -30,10 +30,8 @@ def answer_from_kept(
     validator = validator_cache.lookup(variant, shared=False)
     if validator is None:
         return None
-    response = engine.answer_revalidation(request, validator, options)
-    if response is not None:
-        request.conditional = ConditionalState(validator, from_cache=True)  # type: ignore[attr-defined]
-    return response
+    # The view does not run: nothing needs request.conditional.
+    return engine.answer_revalidation(request, validator, options)
 
 
 def reads_stamps_from_memory() -> bool:

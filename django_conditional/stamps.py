@@ -181,20 +181,25 @@ class ProcessStampStore:
     reads_from_memory = True
 
     def __init__(self) -> None:
-        self._tokens: dict[tuple[str, str], int] = {}
+        # Tokens by database alias, then table.
+        self._tokens: dict[str, dict[str, int]] = {}
 
     def read(self, alias: str, tables: Sequence[str]) -> tuple[int, ...]:
         """The tokens; a table never stamped gets one."""
-        tokens = self._tokens
-        try:
-            return tuple([tokens[alias, table] for table in tables])
-        except KeyError:
-            return tuple([tokens.setdefault((alias, table), new_token()) for table in tables])
+        tokens = self._tokens.get(alias)
+        if tokens is not None:
+            try:
+                return tuple([tokens[table] for table in tables])
+            except KeyError:
+                pass
+        tokens = self._tokens.setdefault(alias, {})
+        return tuple([tokens.setdefault(table, new_token()) for table in tables])
 
     def move(self, alias: str, tables: Iterable[str]) -> None:
         """Fresh tokens for ``tables``."""
+        tokens = self._tokens.setdefault(alias, {})
         for table in set(tables):
-            self._tokens[alias, table] = new_token()
+            tokens[table] = new_token()
 
     def clear(self) -> None:
         """Forget every stamp, as a restart does: the next reads get fresh tokens."""
@@ -205,6 +210,8 @@ _DATABASE_STORE = DatabaseStampStore()
 # One store per stamp cache alias, made on first use (a tracking store holds
 # connections); forgotten when the settings change.
 _stores: dict[str, StampStore] = {}
+# The store of the current settings, once worked out (read on every request).
+_current_store: StampStore | None = None
 # Local-memory stamps by the cache's LOCATION: aliases naming the same
 # LOCATION share them, as they share a LocMemCache.
 _process_stores: dict[str, ProcessStampStore] = {}
@@ -212,12 +219,22 @@ _process_stores: dict[str, ProcessStampStore] = {}
 
 def get_stamp_store() -> StampStore:
     """The store configured by ``CONDITIONAL_STAMP_CACHE`` (the database when unset)."""
+    store = _current_store
+    if store is None:
+        store = _resolve_stamp_store()
+    return store
+
+
+def _resolve_stamp_store() -> StampStore:
+    global _current_store
     cache_alias = conf.stamp_cache
     if cache_alias is None:
+        _current_store = _DATABASE_STORE
         return _DATABASE_STORE
     store = _stores.get(cache_alias)
     if store is None:
         store = _stores[cache_alias] = _make_cache_store(cache_alias)
+    _current_store = store
     return store
 
 
@@ -249,6 +266,8 @@ def _forget_stores(*, setting: str, **kwargs: Any) -> None:
 
 def close_stamp_stores() -> None:
     """Forget the stores made so far, closing their connections."""
+    global _current_store
+    _current_store = None
     stores = list(_stores.values())
     _stores.clear()
     for store in stores:
