@@ -74,8 +74,9 @@ def _guard(
 
         @wraps(view)
         async def async_view(request: HttpRequest, *args: Any, **kwargs: Any) -> Any:
-            # On the event loop only when it needs no I/O (stamps in memory);
-            # otherwise the worker thread below looks the validator up anyway.
+            # On the event loop only when stamps are read from memory (a Redis
+            # stamp not mirrored yet, just after a write, is one read); with
+            # stamps in the database, the worker thread below looks it up.
             if reads_stamps_from_memory():
                 early_response = revalidated(request)
                 if early_response is not None:

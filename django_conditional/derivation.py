@@ -115,11 +115,11 @@ def derive(derivation: Derivation, *, cache_key: Sequence[str] | None = None) ->
     stamps = read_stamps(alias, tables)
     stamp_of = dict(zip(tables, stamps, strict=True))
     derived = _compute(derivation, queryset, [(t, stamp_of[t]) for t in tagged_tables])
-    kept = variant is not None and not connections[alias].in_atomic_block
-    if kept:
-        assert variant is not None
+    kept = False
+    if variant is not None and not connections[alias].in_atomic_block:
         entry = validator_cache.Entry(alias, tables, stamps, derived.validator)
         validator_cache.store(variant, entry, shared=shared)
+        kept = True
     logger.debug(
         "Derived %s from %s (%s)", derived.validator.etag, tables, "kept" if kept else "not kept"
     )
