@@ -104,15 +104,9 @@ def lookup(variant: VariantKey, *, shared: bool) -> Validator | None:
     found = Entry.from_shared(caches[conf.cache_alias].get(shared_key(variant)))
     if found is None:
         return None
-    if (
-        current is None
-        or entry is None
-        or (found.alias, found.tables)
-        != (
-            entry.alias,
-            entry.tables,
-        )
-    ):
+    # The stamps just read serve again when the entry guards the same tables.
+    same_tables = entry is not None and (entry.alias, entry.tables) == (found.alias, found.tables)
+    if current is None or not same_tables:
         current = read_stamps(found.alias, found.tables)
     if current != found.stamps:
         return None
