@@ -133,14 +133,15 @@ class TrackedRedisStampStore:
         with self._lock:
             self._reset()
 
-    # --- The tracking connection (call with the lock held) ----------------------
-
     def _key(self, alias: str, table: str) -> str:
+        # Worked out once per table: make_key runs the cache's key function.
         key = self._keys.get((alias, table))
         if key is None:
             key = caches[self.cache_alias].make_key(CacheStampStore.key(alias, table))
             self._keys[alias, table] = key
         return key
+
+    # --- The tracking connection (call with the lock held) ----------------------
 
     def _track(self) -> bool:
         """Apply the invalidations that arrived; False when the mirror cannot be trusted."""
