@@ -66,9 +66,9 @@ def _guard(
     """
 
     def revalidated(request: HttpRequest) -> HttpResponseBase | None:
-        if variant_of is None or not engine.is_revalidation(request):
+        if variant_of is None:
             return None
-        return answer_from_kept(request, variant_of(request), options)
+        return answer_from_kept(request, variant_of, options)
 
     if iscoroutinefunction(view):
 

@@ -53,6 +53,7 @@ __all__ = [
     "is_conditional",
     "is_revalidation",
     "needs_validator",
+    "not_modified_if_current",
     "read_preconditions",
     "request_salts",
     "short_circuit_response",
@@ -374,10 +375,21 @@ def answer_revalidation(
     that tag, so the full evaluation would decide the same, without parsing.
     Any other request gets None (and the full evaluation).
     """
-    if (
-        validator.etag_header is None
-        or request.META.get("HTTP_IF_NONE_MATCH") != validator.etag_header
-        or not is_revalidation(request)
+    if not is_revalidation(request):
+        return None
+    return not_modified_if_current(request, validator, options, now=now)
+
+
+def not_modified_if_current(
+    request: HttpRequest,
+    validator: Validator,
+    options: ResponseOptions,
+    *,
+    now: float | None = None,
+) -> HttpResponseBase | None:
+    """``answer_revalidation`` for a request already known to be ``is_revalidation``."""
+    if validator.etag_header is None or (
+        request.META.get("HTTP_IF_NONE_MATCH") != validator.etag_header
     ):
         return None
     response = options.not_modified(validator, time.time() if now is None else now)

@@ -9,6 +9,8 @@ Everything else takes the full path (``derivation``, ``engine``).
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from django.http import HttpRequest
 from django.http.response import HttpResponseBase
 
@@ -20,18 +22,22 @@ __all__ = ["answer_from_kept", "reads_stamps_from_memory"]
 
 
 def answer_from_kept(
-    request: HttpRequest, variant: validator_cache.VariantKey, options: ResponseOptions
+    request: HttpRequest,
+    variant_of: Callable[[HttpRequest], validator_cache.VariantKey],
+    options: ResponseOptions,
 ) -> HttpResponseBase | None:
-    """The 304 when ``request`` sends back the kept, current tag of ``variant``; else None.
+    """The 304 when ``request`` sends back the kept, current tag of its variant; else None.
 
-    Callers check ``engine.is_revalidation(request)`` first, so other
-    requests pay nothing for this.
+    ``variant_of`` is called only for a revalidation: other requests pay
+    nothing for this.
     """
-    validator = validator_cache.lookup(variant, shared=False)
+    if not engine.is_revalidation(request):
+        return None
+    validator = validator_cache.lookup(variant_of(request), shared=False)
     if validator is None:
         return None
     # The view does not run: nothing needs request.conditional.
-    return engine.answer_revalidation(request, validator, options)
+    return engine.not_modified_if_current(request, validator, options)
 
 
 def reads_stamps_from_memory() -> bool:

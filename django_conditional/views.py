@@ -59,7 +59,7 @@ class ConditionalViewMixin:
 
     def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
         """Answer 304/412 before the handler runs; otherwise run it and add the validators."""
-        options = self._response_options()
+        per_class = _per_class(type(self))
         method = (request.method or "GET").lower()
         has_handler = method in self.http_method_names and hasattr(self, method)  # type: ignore[attr-defined]
         # Without a handler the answer is 405 whatever the preconditions say
@@ -67,16 +67,14 @@ class ConditionalViewMixin:
         if not has_handler or not engine.needs_validator(request):
             request.conditional = ConditionalState()  # type: ignore[attr-defined]
             return super().dispatch(request, *args, **kwargs)  # type: ignore[misc,no-any-return]
-        per_class = _per_class(type(self))
         extra = self.get_conditional_salt()
         salts = engine.request_salts(
             request, public=self.public, salt=None if extra is None else (lambda _: extra)
         )
         variant = engine.variant_key(request, per_class.identity, salts)
-        if engine.is_revalidation(request):
-            revalidated = answer_from_kept(request, variant, options)
-            if revalidated is not None:
-                return revalidated
+        revalidated = answer_from_kept(request, lambda _request: variant, per_class.options)
+        if revalidated is not None:
+            return revalidated
         self._derived = derive(self.get_derivation((per_class.identity, *salts)), cache_key=variant)
         validator = self._derived.validator
         request.conditional = ConditionalState(  # type: ignore[attr-defined]
@@ -85,6 +83,7 @@ class ConditionalViewMixin:
             object_list=self._derived.rows,
             from_cache=self._derived.cached,
         )
+        options = per_class.options
         early = engine.check_preconditions(request, validator, options)
         if early is not None and not early.must_run_view_first(request):
             return early.response
@@ -92,10 +91,6 @@ class ConditionalViewMixin:
         if early is not None:
             return early.instead_of(response)
         return engine.finish_response(request, response, validator, options)
-
-    @classmethod
-    def _response_options(cls) -> ResponseOptions:
-        return _per_class(cls).options
 
     @classmethod
     def _depends_on(cls) -> tuple[type[Model], ...]:
