@@ -19,26 +19,27 @@ from typing import Any
 from django.core.exceptions import FieldDoesNotExist
 from django.core.paginator import Page
 from django.db import connections
-from django.db.models import Count, Max, Model, QuerySet
+from django.db.models import Count, Model, QuerySet
 from django.db.models.constants import LOOKUP_SEP
 from django.http import Http404
 
 from django_conditional import validator_cache
 from django_conditional.aggregates import RowHashSum, row_key_text
-from django_conditional.stamps import read_stamps
+from django_conditional.stamps import date_is_settled, read_stamps, stamps_date
 from django_conditional.tables import (
     deletion_stamp,
     model_tables,
     models_by_table,
     tables_for_models,
 )
-from django_conditional.validators import Validator, keyed_tag, to_utc
+from django_conditional.validators import Validator, keyed_tag
 
 __all__ = [
     "Derivation",
     "Derived",
     "derive",
     "is_versioned",
+    "last_changed",
 ]
 
 logger = logging.getLogger("django_conditional")
@@ -87,12 +88,6 @@ def is_versioned(model: type[Model]) -> bool:
     return issubclass(model, VersionedModel)
 
 
-def _has_modified(model: type[Model]) -> bool:
-    from django_conditional.models import TimestampedModel
-
-    return issubclass(model, TimestampedModel)
-
-
 def derive(derivation: Derivation, *, cache_key: Sequence[str] | None = None) -> Derived:
     """The validator for ``derivation``, kept while its stamps are unchanged.
 
@@ -113,8 +108,18 @@ def derive(derivation: Derivation, *, cache_key: Sequence[str] | None = None) ->
     alias = derivation.using or (queryset.db if queryset is not None else "default")
     tables, tagged_tables = _stamped_tables(derivation, queryset)
     stamps = read_stamps(alias, tables)
+    # Settled now, right after the read: what _compute reads comes after it.
+    last_modified = stamps_date(alias, stamps)
+    settled = last_modified is not None and date_is_settled(alias, last_modified)
     stamp_of = dict(zip(tables, stamps, strict=True))
     derived = _compute(derivation, queryset, [(t, stamp_of[t]) for t in tagged_tables])
+    derived.validator = Validator(
+        etag=derived.validator.etag,
+        last_modified=None
+        if last_modified is None
+        else dt.datetime.fromtimestamp(last_modified, tz=dt.timezone.utc),
+        last_modified_settled=settled,
+    )
     kept = False
     if variant is not None and not connections[alias].in_atomic_block:
         entry = validator_cache.Entry(alias, tables, stamps, derived.validator)
@@ -124,6 +129,31 @@ def derive(derivation: Derivation, *, cache_key: Sequence[str] | None = None) ->
         "Derived %s from %s (%s)", derived.validator.etag, tables, "kept" if kept else "not kept"
     )
     return derived
+
+
+def last_changed(*models: type[Model], using: str = "default") -> dt.datetime | None:
+    """When any of ``models`` last changed: an exact date for Django-style ``condition``.
+
+    The newest move of the models' change stamps (every write path moves
+    them, deletions included), as an aware UTC datetime, or None while it
+    cannot be sent: within the second it names, inside a transaction whose
+    snapshot may be older, or with a stamp store that has no clock every
+    process shares. One stamp read (none from a mirror or local memory)::
+
+        @condition(last_modified_func=lambda request: last_changed(Article))
+    """
+    tables = tuple(sorted({table for model in models for table in _all_stamps(model)}))
+    stamps = read_stamps(using, tables)
+    last_modified = stamps_date(using, stamps)
+    if last_modified is None or not date_is_settled(using, last_modified):
+        return None
+    return dt.datetime.fromtimestamp(last_modified, tz=dt.timezone.utc)
+
+
+def _all_stamps(model: type[Model]) -> tuple[str, ...]:
+    """A model's tables' stamps and their deletion stamps (what its rows' changes move)."""
+    own = model_tables(model)
+    return (*own, *(deletion_stamp(table) for table in own))
 
 
 def _stamped_tables(
@@ -157,10 +187,9 @@ def _compute(
     queryset: QuerySet[Any] | None,
     tagged_stamps: list[tuple[str, int]],
 ) -> Derived:
-    """Compute the validator from the data (after the stamps were read)."""
+    """Compute the entity tag from the data (after the stamps were read)."""
     parts: list[object] = ["salts", *derivation.salts]
     derived = Derived(validator=Validator())
-    last_modified: dt.datetime | None = None
     weak = True if derivation.weak is None else derivation.weak
     if queryset is not None:
         model = queryset.model
@@ -168,7 +197,6 @@ def _compute(
             obj = _fetch_one(queryset)
             derived.object = obj
             parts += ["object", *_row_key(obj)]
-            last_modified = getattr(obj, "modified", None) if _has_modified(model) else None
             weak = False if derivation.weak is None else derivation.weak
         elif derivation.paginate is not None:
             page = derivation.paginate(queryset)
@@ -176,13 +204,13 @@ def _compute(
             page.object_list = rows
             derived.page, derived.rows = page, rows
             parts += ["page", page.paginator.count, page.number]
-            last_modified = _fingerprint_rows(rows, parts)
+            _fingerprint_rows(rows, parts)
         elif queryset.query.is_sliced:
             rows = list(queryset)
             derived.rows = rows
-            last_modified = _fingerprint_rows(rows, parts)
+            _fingerprint_rows(rows, parts)
         elif is_versioned(model):
-            fingerprint, last_modified = _aggregate(queryset)
+            fingerprint = _aggregate(queryset)
             derived.queryset = queryset
             parts += ["set", *fingerprint]
         else:
@@ -190,39 +218,15 @@ def _compute(
             parts += ["table", model._meta.label]
     for table, stamp in tagged_stamps:
         parts += [table, stamp]
-    derived.validator = Validator(
-        etag=keyed_tag(parts, weak=weak),
-        last_modified=None if last_modified is None else to_utc(last_modified),
-        last_modified_is_exact=_last_modified_is_exact(derivation, queryset, tagged_stamps),
-    )
+    derived.validator = Validator(etag=keyed_tag(parts, weak=weak))
     return derived
 
 
-def _last_modified_is_exact(
-    derivation: Derivation, queryset: QuerySet[Any] | None, tagged_stamps: list[tuple[str, int]]
-) -> bool:
-    """Whether every change the tag sees also moves Last-Modified.
-
-    Only for one row of a timestamped model with nothing else in the tag:
-    every write to the row moves its modification time (the tracking sets
-    it on every UPDATE), and its deletion is a 404. A set's newest time
-    misses deletions, and ``depends_on`` models move no time at all.
-    """
-    if queryset is None or not derivation.single:
-        return False
-    own_deletions = {deletion_stamp(table) for table in model_tables(queryset.model)}
-    return all(table in own_deletions for table, _stamp in tagged_stamps)
-
-
-def _fingerprint_rows(rows: list[Model], parts: list[object]) -> dt.datetime | None:
-    """Add each row's key, in order, to ``parts``; return the newest modification time."""
+def _fingerprint_rows(rows: list[Model], parts: list[object]) -> None:
+    """Add each row's key, in order, to ``parts``."""
     parts += ["rows", len(rows)]
     for row in rows:
         parts.extend(_row_key(row))
-    if rows and _has_modified(type(rows[0])):
-        newest: dt.datetime = max(row.modified for row in rows)  # type: ignore[attr-defined]
-        return newest
-    return None
 
 
 def _row_key(row: Model) -> tuple[object, ...]:
@@ -243,19 +247,14 @@ def _fetch_one(queryset: QuerySet[Any]) -> Model:
         raise Http404(f"No {queryset.model._meta.object_name} matches the given query.") from error
 
 
-def _aggregate(queryset: QuerySet[Any]) -> tuple[tuple[object, ...], dt.datetime | None]:
-    """Count, row-hash sum and newest modification time of an unsliced queryset: one query."""
-    model = queryset.model
-    aggregates: dict[str, Any] = {
-        "count": Count("pk"),
-        "fingerprint": RowHashSum(row_key_text("pk", "version")),
-    }
-    if _has_modified(model):
-        aggregates["newest"] = Max("modified")
-    values = queryset.order_by().aggregate(**aggregates)
+def _aggregate(queryset: QuerySet[Any]) -> tuple[object, ...]:
+    """Count and row-hash sum of an unsliced queryset: one query."""
+    values = queryset.order_by().aggregate(
+        count=Count("pk"), fingerprint=RowHashSum(row_key_text("pk", "version"))
+    )
     count = values["count"]
     fingerprint = values["fingerprint"] if count else "0"
-    return (count, str(fingerprint)), values.get("newest")
+    return (count, str(fingerprint))
 
 
 def _joined_models(queryset: QuerySet[Any]) -> list[type[Model]]:

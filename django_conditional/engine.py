@@ -171,9 +171,9 @@ def apply_representation_headers(
 ) -> None:
     """Put the validators and caching fields on a 2xx or 304 for GET/HEAD.
 
-    Headers the view set itself win, as in Django's ``condition``. The
-    Last-Modified is clamped to the response's Date (or ``now``), which RFC
-    9110 section 8.8.2.1 requires of an origin server.
+    Headers the view set itself win, as in Django's ``condition``. A
+    Last-Modified goes out only when settled and in an earlier second than
+    the response's Date (or ``now``): see ``Validator.last_modified_seconds``.
     """
     if not (200 <= response.status_code < 300 or response.status_code == 304):
         return

@@ -190,14 +190,17 @@ _SHORT_DAYS = r"(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun)"
 _LONG_DAYS = r"(?:Monday|Tuesday|Wednesday|Thursday|Friday|Saturday|Sunday)"
 _TIME = r"(?P<hour>\d\d):(?P<minute>\d\d):(?P<second>\d\d)"
 _MONTH = r"(?P<month>[A-Za-z]{3})"
+# re.ASCII: DIGIT and ALPHA are ASCII (RFC 5234); Unicode digits (Arabic-Indic
+# zero, U+0660) would otherwise match \d and be read by int().
+_FLAGS = re.IGNORECASE | re.ASCII
 _IMF_FIXDATE = re.compile(
-    rf"{_SHORT_DAYS}, (?P<day>\d\d) {_MONTH} (?P<year>\d{{4}}) {_TIME} GMT", re.IGNORECASE
+    rf"{_SHORT_DAYS}, (?P<day>\d\d) {_MONTH} (?P<year>\d{{4}}) {_TIME} GMT", _FLAGS
 )
 _RFC850_DATE = re.compile(
-    rf"{_LONG_DAYS}, (?P<day>\d\d)-{_MONTH}-(?P<year>\d\d) {_TIME} GMT", re.IGNORECASE
+    rf"{_LONG_DAYS}, (?P<day>\d\d)-{_MONTH}-(?P<year>\d\d) {_TIME} GMT", _FLAGS
 )
 _ASCTIME_DATE = re.compile(
-    rf"{_SHORT_DAYS} {_MONTH} (?P<day>[ \d]\d) {_TIME} (?P<year>\d{{4}})", re.IGNORECASE
+    rf"{_SHORT_DAYS} {_MONTH} (?P<day>[ \d]\d) {_TIME} (?P<year>\d{{4}})", _FLAGS
 )
 
 
@@ -231,9 +234,14 @@ def parse_http_date(value: str | bytes, *, now: float | None = None) -> int | No
         if year > current_year + 50:
             year -= 100
     day, hour, minute = int(match["day"].strip()), int(match["hour"]), int(match["minute"])
-    second = min(int(match["second"]), 59)  # a leap second (":60") reads as :59
-    if not (1 <= day <= calendar.monthrange(year, month)[1] and hour < 24 and minute < 60):
+    second = int(match["second"])
+    # Year 0 has no calendar (Python's dates start at year 1): a date that
+    # cannot be represented is not a valid HTTP-date, and is ignored.
+    if not (year >= 1 and hour < 24 and minute < 60 and second <= 60):
         return None
+    if not 1 <= day <= calendar.monthrange(year, month)[1]:
+        return None
+    second = min(second, 59)  # a leap second (":60") reads as :59
     return calendar.timegm((year, month, day, hour, minute, second, 0, 0, 0))
 
 
@@ -313,12 +321,28 @@ class Representation:
 
     ``exists`` answers RFC 9110's "has a current representation" (what ``*``
     tests); ``last_modified`` is in whole seconds since the epoch, as
-    HTTP-dates are.
+    HTTP-dates are. A date that is not ``last_modified_settled`` (it is in
+    the current second, so a change later in that second would not move
+    it) is not sent: If-Modified-Since and If-Range cannot match it, and
+    If-Unmodified-Since at or after it cannot be proven true.
     """
 
     etag: EntityTag | None = None
     last_modified: int | None = None
     exists: bool = True
+    last_modified_settled: bool = True
+
+    def was_modified_after(self, date: int) -> bool:
+        """Whether this representation may have changed after ``date`` (If-Unmodified-Since)."""
+        modified = self.last_modified
+        if modified is None:
+            return False
+        return modified > date or (not self.last_modified_settled and modified >= date)
+
+    def is_unmodified_since(self, date: int) -> bool:
+        """Whether it certainly has not changed since ``date`` (If-Modified-Since)."""
+        modified = self.last_modified
+        return modified is not None and self.last_modified_settled and modified <= date
 
 
 class Outcome(enum.Enum):
@@ -387,10 +411,8 @@ def evaluate_preconditions(
                 "If-Match did not match the current entity tag",
                 "If-Match",
             )
-    elif (
-        preconditions.if_unmodified_since is not None
-        and representation.last_modified is not None
-        and representation.last_modified > preconditions.if_unmodified_since
+    elif preconditions.if_unmodified_since is not None and representation.was_modified_after(
+        preconditions.if_unmodified_since
     ):
         return Decision(
             Outcome.PRECONDITION_FAILED,
@@ -410,9 +432,8 @@ def evaluate_preconditions(
     elif (
         is_read
         and preconditions.if_modified_since is not None
-        and representation.last_modified is not None
         and preconditions.if_modified_since <= (time.time() if now is None else now)
-        and representation.last_modified <= preconditions.if_modified_since
+        and representation.is_unmodified_since(preconditions.if_modified_since)
     ):
         return Decision(
             Outcome.NOT_MODIFIED,
@@ -465,4 +486,8 @@ def evaluate_if_range(value: str | bytes, representation: Representation) -> boo
     if tag is not None:
         return representation.etag is not None and tag.strong_match(representation.etag)
     date = parse_http_date(value)
-    return date is not None and date == representation.last_modified
+    return (
+        date is not None
+        and representation.last_modified_settled
+        and date == representation.last_modified
+    )

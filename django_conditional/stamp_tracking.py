@@ -91,6 +91,8 @@ class TrackedRedisStampStore:
         self._client_id: int | None = None  # its CLIENT ID
         self._retry_at = 0.0
         self._failing = False
+        # Whether this thread's last read, by alias, came from the mirror.
+        self._mirrored = threading.local()
         _stores.add(self)
 
     @property
@@ -106,9 +108,12 @@ class TrackedRedisStampStore:
             if tracking:
                 tokens = self._tokens
                 try:
-                    return tuple([tokens[key] for key in keys])
+                    found = tuple([tokens[key] for key in keys])
                 except KeyError:
                     pass
+                else:
+                    self._note_source(alias, mirrored=True)
+                    return found
             epoch = self._epoch
             changes = [self._changes.get(key, 0) for key in keys]
         values = self._plain.read(alias, tables)
@@ -118,7 +123,30 @@ class TrackedRedisStampStore:
                     for key, value, seen in zip(keys, values, changes, strict=True):
                         if self._changes.get(key, 0) == seen:
                             self._tokens[key] = value
+        self._note_source(alias, mirrored=False)
         return values
+
+    def has_clock(self, alias: str) -> bool:
+        """True: Redis's clock dates every move."""
+        return True
+
+    def clock_bound(self, alias: str, last_modified: float) -> float | None:
+        """Redis's clock: read with the stamps, or for mirrored stamps bounded from here.
+
+        A mirrored read is current as of now, so any time Redis's clock has
+        certainly reached now will do (``ClockSample``), read from Redis
+        again when it does not settle ``last_modified``.
+        """
+        if getattr(self._mirrored, "by_alias", {}).get(alias):
+            clock = self._plain.clock
+            return None if clock is None else clock.bound_settling(last_modified)
+        return self._plain.clock_bound(alias, last_modified)
+
+    def _note_source(self, alias: str, *, mirrored: bool) -> None:
+        by_alias = getattr(self._mirrored, "by_alias", None)
+        if by_alias is None:
+            by_alias = self._mirrored.by_alias = {}
+        by_alias[alias] = mirrored
 
     def move(self, alias: str, tables: Iterable[str]) -> None:
         """Move the stamps in Redis, then drop this process's copies of them."""

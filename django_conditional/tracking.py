@@ -35,7 +35,7 @@ from django.dispatch import receiver
 from django.utils import timezone
 
 from django_conditional.conf import conf
-from django_conditional.stamps import get_stamp_store
+from django_conditional.stamps import get_stamp_store, note_statement
 from django_conditional.tables import deletion_stamp, model_tables, models_by_table, table_info
 
 __all__ = ["install", "touch", "written_tables"]
@@ -399,6 +399,7 @@ def _track_writes(
     if not isinstance(sql, str):
         # psycopg's sql.Composed and the like: read, never rewritten.
         return _track_composed(execute, sql, params, many, context)
+    note_statement(connection, sql)
     write = written_tables(sql, fold_unquoted=connection.vendor in _FOLDING_VENDORS)
     if write is None:
         return execute(sql, params, many, context)

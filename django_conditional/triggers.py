@@ -61,6 +61,7 @@ from django.core.exceptions import ImproperlyConfigured
 from django.db import models, transaction
 from django.db.backends.base.base import BaseDatabaseWrapper
 
+from django_conditional.stamps import following_token_sql, token_sql
 from django_conditional.tables import deletion_stamp, model_tables, table_info
 
 __all__ = [
@@ -115,24 +116,14 @@ VERSION_EVENT = "version"
 
 _VERSION_TRIGGER = re.compile(rf"{TRIGGER_PREFIX}[0-9a-f]{{8}}_{VERSION_EVENT}(?:_|\Z)")
 
-_MAX_TOKEN = 2**63 - 1
-
-# A fresh random token in [0, 2**63), the range of stamps.new_token(). PostgreSQL:
-# bytes 8-15 of a version 4 UUID (62 random bits, from the server's strong random
-# source); random() would give only 52. MySQL: RAND() alone has about 30 bits, so
-# a hash of UUID() (unique per call) and RAND() gives the 63; RANDOM_BYTES() would
-# be simpler but MariaDB only has it from 10.10. SQLite: random() is 64 bits.
+# Tokens dated by the database's clock when the writing statement runs (see
+# stamps.token_sql): a trigger fires before its transaction commits, so an
+# outside transaction that commits in a later second than its statement ran
+# dates its change that much early (README, "Writes from outside Django").
 _TOKEN_SQL: dict[str, str] = {
-    "postgresql": (
-        "('x' || encode(substring(uuid_send(gen_random_uuid()) from 9 for 8), 'hex'))"
-        f"::bit(64)::bigint & {_MAX_TOKEN}"
-    ),
-    "mysql": (
-        "CAST(CONV(LEFT(SHA2(CONCAT(UUID(), RAND()), 256), 16), 16, 10) AS UNSIGNED)"
-        f" & {_MAX_TOKEN}"
-    ),
-    "sqlite": f"random() & {_MAX_TOKEN}",
+    vendor: token_sql(vendor) for vendor in ("postgresql", "mysql", "sqlite")
 }
+
 
 # (table, trigger name) for every trigger in the connection's current database.
 _CATALOG_SQL: dict[str, str] = {
@@ -311,7 +302,8 @@ def _postgresql_install(
         "        SELECT DISTINCT unnest(array_append(TG_ARGV, TG_TABLE_NAME::text)) AS name\n"
         "    ) AS moved\n"
         '    ORDER BY moved.name COLLATE "C"\n'
-        f"    ON CONFLICT ({column}) DO UPDATE SET {token} = EXCLUDED.{token};\n"
+        f"    ON CONFLICT ({column}) DO UPDATE SET {token} = "
+        f"{following_token_sql('postgresql', f'{stamp_table}.{token}', f'EXCLUDED.{token}')};\n"
         "    RETURN NULL;\n"
         "END\n"
         "$$"
@@ -380,12 +372,15 @@ def _row_trigger_install(
     column, token = quote_name("table"), quote_name("token")
     random_token = _TOKEN_SQL[vendor]
     if vendor == "mysql":
-        # The update draws a new token rather than reading VALUES(token): MySQL
-        # 8.0.20 deprecated that, and MariaDB lacks its replacement (a row alias).
-        on_conflict = f"ON DUPLICATE KEY UPDATE {token} = {random_token}"
+        # VALUES(token), deprecated by MySQL 8.0.20, since MariaDB lacks its
+        # replacement (a row alias); drawing the token again in each branch
+        # could make it go down.
+        following = following_token_sql(vendor, token, f"VALUES({token})")
+        on_conflict = f"ON DUPLICATE KEY UPDATE {token} = {following}"
         literal = _mysql_literal
     else:
-        on_conflict = f"ON CONFLICT ({column}) DO UPDATE SET {token} = excluded.{token}"
+        following = following_token_sql(vendor, token, f"excluded.{token}")
+        on_conflict = f"ON CONFLICT ({column}) DO UPDATE SET {token} = {following}"
         literal = _sqlite_literal
     statements: list[str] = []
     events = _EVENTS[vendor]

@@ -28,7 +28,7 @@ from django.dispatch import receiver
 
 from django_conditional.conf import PREFIX, conf
 from django_conditional.http import EntityTag
-from django_conditional.stamps import read_stamps
+from django_conditional.stamps import date_is_settled, read_stamps
 from django_conditional.validators import Validator
 
 __all__ = ["Entry", "clear_local", "lookup", "shared_key", "store"]
@@ -58,7 +58,7 @@ class Entry:
             etag.opaque,
             etag.weak,
             None if last_modified is None else last_modified.timestamp(),
-            self.validator.last_modified_is_exact,
+            self.validator.last_modified_settled,
         )
 
     @classmethod
@@ -66,20 +66,20 @@ class Entry:
         """The entry a shared-cache value holds; None for anything else (an old format)."""
         if not (isinstance(value, tuple) and len(value) == 8 and value[0] == _SHARED_FORMAT):
             return None
-        _format, alias, tables, stamps, opaque, weak, last_modified, exact = value
+        _format, alias, tables, stamps, opaque, weak, last_modified, settled = value
         validator = Validator(
             etag=EntityTag(opaque, weak=weak),
             last_modified=None
             if last_modified is None
             else dt.datetime.fromtimestamp(last_modified, tz=dt.timezone.utc),
-            last_modified_is_exact=exact,
+            last_modified_settled=settled,
         )
         return cls(alias, tuple(tables), tuple(stamps), validator)
 
 
 # The shared cache's entry format: (format, alias, tables, stamps, opaque
-# tag, weak, Last-Modified timestamp, whether that time is exact).
-_SHARED_FORMAT = 2
+# tag, weak, Last-Modified timestamp, whether that date is settled).
+_SHARED_FORMAT = 3
 
 # Entries of this process, oldest first (dicts keep insertion order).
 _local: dict[VariantKey, Entry] = {}
@@ -98,7 +98,10 @@ def lookup(variant: VariantKey, *, shared: bool) -> Validator | None:
     if entry is not None:
         current = read_stamps(entry.alias, entry.tables)
         if current == entry.stamps:
-            return entry.validator
+            validator = entry.validator
+            if validator.last_modified_settled:
+                return validator
+            return _settle(variant, entry)
     if not shared:
         return None
     found = Entry.from_shared(caches[conf.cache_alias].get(shared_key(variant)))
@@ -111,7 +114,24 @@ def lookup(variant: VariantKey, *, shared: bool) -> Validator | None:
     if current != found.stamps:
         return None
     _remember(variant, found)
+    if not found.validator.last_modified_settled:
+        return _settle(variant, found)
     return found.validator
+
+
+def _settle(variant: VariantKey, entry: Entry) -> Validator:
+    """The entry's validator, its date settled if the stamps just read show that it can be.
+
+    The stamps equal the entry's, so the page is as it was when computed,
+    and this read's clock decides (``stamps.date_is_settled``).
+    """
+    validator = entry.validator
+    last_modified = validator.last_modified
+    if last_modified is None or not date_is_settled(entry.alias, last_modified.timestamp()):
+        return validator
+    validator = validator.settled()
+    _remember(variant, Entry(entry.alias, entry.tables, entry.stamps, validator))
+    return validator
 
 
 def store(variant: VariantKey, entry: Entry, *, shared: bool) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import hashlib
+import math
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
@@ -31,17 +32,23 @@ class Validator:
 
     ``exists`` is False when the validator functions found nothing (both
     returned ``None``): RFC 9110's ``*`` then sees no current representation.
-    A Django-style ``last_modified_func`` is trusted to be exact.
+
+    ``last_modified`` is exact: every change the tag sees moves it (a
+    Django-style ``last_modified_func`` is trusted to be). It is sent, and
+    If-Modified-Since is evaluated against it, only once it is *settled*:
+    in an earlier second than the response's Date and, for a date from
+    change stamps, than the stamp store's clock when they were read
+    (``stamp_clock``). HTTP dates have whole seconds, so a date within the
+    current second could not tell a client's copy from a change later in
+    that second.
     """
 
     etag: EntityTag | None = None
     last_modified: dt.datetime | None = None
     exists: bool = True
-    # False when Last-Modified is advisory only: some changes the entity tag
-    # sees (deletions, writes to other models the page shows) do not move it,
-    # so If-Modified-Since and If-Unmodified-Since are not evaluated against
-    # it (RFC 9110 lets a server ignore them when it has no usable date).
-    last_modified_is_exact: bool = True
+    # False for a stamp date the stamp store's clock had not yet left the
+    # second of when its stamps were read.
+    last_modified_settled: bool = True
     # The ETag field value, formatted once: every 304 sends it, and the
     # common revalidation is an If-None-Match equal to it.
     etag_header: str | None = field(init=False, repr=False, compare=False)
@@ -66,23 +73,34 @@ class Validator:
         )
 
     def last_modified_seconds(self, not_after: float) -> int | None:
-        """Last-Modified in whole seconds, never later than ``not_after`` (the response's Date).
+        """The Last-Modified to send in whole seconds, or None when it is not settled.
 
-        RFC 9110 section 8.8.2.1: an origin server must not send a
-        Last-Modified later than its Date, so a clock-skewed future value is
-        clamped to it.
+        ``not_after`` is the response's Date: a date in its second or later
+        is not sent (RFC 9110 section 8.8.2.1 forbids later ones; within
+        the second, see the class docstring).
         """
-        if self._timestamp is None:
+        timestamp = self._timestamp
+        if timestamp is None or not self.last_modified_settled:
             return None
-        return int(min(self._timestamp, not_after))
+        seconds = math.floor(timestamp)
+        return seconds if seconds < math.floor(not_after) else None
 
     def representation(self, now: float) -> Representation:
         """The pure HTTP layer's view of this validator at time ``now``."""
+        timestamp = self._timestamp
+        sent = self.last_modified_seconds(now)
         return Representation(
             etag=self.etag,
-            last_modified=self.last_modified_seconds(now) if self.last_modified_is_exact else None,
+            last_modified=sent if timestamp is None or sent is not None else math.floor(timestamp),
+            last_modified_settled=sent is not None or timestamp is None,
             exists=self.exists,
         )
+
+    def settled(self) -> Validator:
+        """This validator with its date settled (a read of its stamps showed it can be)."""
+        if self.last_modified_settled:
+            return self
+        return Validator(self.etag, self.last_modified, self.exists, True)
 
 
 def keyed_tag(parts: Iterable[object], *, weak: bool) -> EntityTag:

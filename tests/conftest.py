@@ -282,3 +282,65 @@ def forget_validators() -> None:
 
     caches[conf.cache_alias].clear()
     clear_local()
+
+
+def age_stamps(seconds: float = 2.0) -> None:
+    """Date every change stamp ``seconds`` earlier, as if the writes so far were that old.
+
+    A Last-Modified is sent only once the stamp store's clock has left its second
+    (``django_conditional.stamp_clock``): a test that wants the date right after its
+    setup writes ages them instead of sleeping into the next second. Kept validators
+    are then recomputed (their stamps changed).
+    """
+    from django.apps import apps
+    from django.core.cache import caches
+    from django.db import connections
+
+    from django_conditional.stamp_clock import TOKEN_SPAN
+    from django_conditional.stamp_tracking import TrackedRedisStampStore
+    from django_conditional.stamps import (
+        STAMP_KEY_PREFIX,
+        CacheStampStore,
+        DatabaseStampStore,
+        ProcessStampStore,
+        get_stamp_store,
+        read_stamps,
+    )
+    from django_conditional.tables import deletion_stamp, model_tables
+
+    shift = int(seconds * 1000) * TOKEN_SPAN
+    store = get_stamp_store()
+    # Every table gets its stamp first: a first read would date it now.
+    tables = {
+        stamp
+        for model in apps.get_models(include_auto_created=True)
+        for table in model_tables(model)
+        for stamp in (table, deletion_stamp(table))
+    }
+    for connection in connections.all(initialized_only=True):
+        read_stamps(connection.alias, sorted(tables))
+    if isinstance(store, DatabaseStampStore):
+        for connection in connections.all(initialized_only=True):
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    "UPDATE django_conditional_changestamp SET token = token - %s", [shift]
+                )
+    elif isinstance(store, ProcessStampStore):
+        for tokens in store._tokens.values():
+            for table in tokens:
+                tokens[table] -= shift
+    elif isinstance(store, CacheStampStore | TrackedRedisStampStore):
+        cache = caches[store.cache_alias]
+        client = cache._cache.get_client(write=True)
+        for key in client.scan_iter(match=f"{cache.make_key(STAMP_KEY_PREFIX)}*"):
+            client.set(key, int(client.get(key)) - shift)
+        if isinstance(store, TrackedRedisStampStore):
+            store.close()
+    else:  # pragma: no cover - a store this helper does not know
+        raise TypeError(f"age_stamps() does not know {type(store).__name__}")
+
+
+@pytest.fixture
+def aged_stamps(db: None) -> Callable[..., None]:
+    """``age_stamps``, for tests that call it after their own setup."""
+    return age_stamps

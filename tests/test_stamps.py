@@ -130,27 +130,25 @@ def test_local_memory_stamps():
 
 def test_database_store_retries_a_deadlocked_move(db, monkeypatch):
     from django.db import OperationalError
-    from django.db.models.query import QuerySet
 
-    real_bulk_create = QuerySet.bulk_create
+    real_upsert = DatabaseStampStore._upsert
     failures = iter([OperationalError("deadlock detected")])
 
-    def flaky_bulk_create(self, *args, **kwargs):
+    def flaky_upsert(self, *args, **kwargs):
         error = next(failures, None)
         if error is not None:
             raise error
-        return real_bulk_create(self, *args, **kwargs)
+        return real_upsert(self, *args, **kwargs)
 
     store = DatabaseStampStore()
     before = store.read("default", TABLES)
-    monkeypatch.setattr(QuerySet, "bulk_create", flaky_bulk_create)
+    monkeypatch.setattr(DatabaseStampStore, "_upsert", flaky_upsert)
     store.move("default", ["testapp_note"])
     assert store.read("default", TABLES)[1] != before[1]
 
 
 def test_database_store_gives_up_after_three_attempts(db, monkeypatch):
     from django.db import OperationalError
-    from django.db.models.query import QuerySet
 
     calls = []
 
@@ -158,7 +156,7 @@ def test_database_store_gives_up_after_three_attempts(db, monkeypatch):
         calls.append(1)
         raise OperationalError("deadlock detected")
 
-    monkeypatch.setattr(QuerySet, "bulk_create", always_deadlocked)
+    monkeypatch.setattr(DatabaseStampStore, "_upsert", always_deadlocked)
     with pytest.raises(OperationalError):
         DatabaseStampStore().move("default", ["testapp_note"])
     assert len(calls) == 3

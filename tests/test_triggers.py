@@ -77,15 +77,28 @@ QUOTE: dict[str, Callable[[str], str]] = {
     "mysql": lambda name: f"`{name}`",
     "sqlite": lambda name: f'"{name}"',
 }
+# Tokens dated by the database's clock (milliseconds * 10**6 + a random part).
 PG_TOKEN = (
-    "('x' || encode(substring(uuid_send(gen_random_uuid()) from 9 for 8), 'hex'))"
-    "::bit(64)::bigint & 9223372036854775807"
+    "(CAST(FLOOR(EXTRACT(EPOCH FROM clock_timestamp()) * 1000) AS BIGINT)) * 1000000"
+    " + CAST(FLOOR(random() * 1000000) AS BIGINT)"
 )
 MYSQL_TOKEN = (
-    "CAST(CONV(LEFT(SHA2(CONCAT(UUID(), RAND()), 256), 16), 16, 10) AS UNSIGNED)"
-    " & 9223372036854775807"
+    "(TIMESTAMPDIFF(MICROSECOND, '1970-01-01 00:00:00', UTC_TIMESTAMP(6)) DIV 1000) * 1000000"
+    " + FLOOR(RAND() * 1000000)"
 )
-SQLITE_TOKEN = "random() & 9223372036854775807"
+SQLITE_TOKEN = (
+    "(CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER)) * 1000000"
+    " + ABS(random() / 9223372036855)"
+)
+
+
+def following(old: str, fresh: str) -> str:
+    """The token after ``old``: ``fresh`` unless that is not later (stamp_clock.next_token)."""
+    return (
+        f"CASE WHEN {old} >= {fresh} AND {old} - {fresh} < 1000000000 "
+        f"THEN {old} + 1 ELSE {fresh} END"
+    )
+
 
 transactional = pytest.mark.django_db(transaction=True)
 
@@ -173,6 +186,7 @@ def blog_post_rows(event: str, token: str) -> str:
     return ", ".join(f"('{stamp}', {token})" for stamp in stamps)
 
 
+PG_FOLLOWING = following('"public"."django_conditional_changestamp"."token"', 'EXCLUDED."token"')
 POSTGRESQL_FUNCTION = f"""\
 CREATE OR REPLACE FUNCTION "public"."django_conditional_move_stamp"() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
@@ -183,7 +197,7 @@ BEGIN
         SELECT DISTINCT unnest(array_append(TG_ARGV, TG_TABLE_NAME::text)) AS name
     ) AS moved
     ORDER BY moved.name COLLATE "C"
-    ON CONFLICT ("table") DO UPDATE SET "token" = EXCLUDED."token";
+    ON CONFLICT ("table") DO UPDATE SET "token" = {PG_FOLLOWING};
     RETURN NULL;
 END
 $$"""
@@ -216,7 +230,7 @@ $$"""
                     f"CREATE TRIGGER `dcond_6e339a05_{event}_blog_post` AFTER {event.upper()} "
                     "ON `blog_post` FOR EACH ROW INSERT INTO `django_conditional_changestamp` "
                     f"(`table`, `token`) VALUES {blog_post_rows(event, MYSQL_TOKEN)} "
-                    f"ON DUPLICATE KEY UPDATE `token` = {MYSQL_TOKEN}",
+                    "ON DUPLICATE KEY UPDATE `token` = " + following("`token`", "VALUES(`token`)"),
                 )
             ],
             id="mysql-row-level",
@@ -232,7 +246,9 @@ $$"""
                     'ON "blog_post" FOR EACH ROW BEGIN INSERT INTO '
                     '"django_conditional_changestamp" ("table", "token") '
                     f"VALUES {blog_post_rows(event, SQLITE_TOKEN)} "
-                    'ON CONFLICT ("table") DO UPDATE SET "token" = excluded."token"; END',
+                    'ON CONFLICT ("table") DO UPDATE SET "token" = '
+                    + following('"token"', 'excluded."token"')
+                    + "; END",
                 )
             ],
             id="sqlite-row-level",

@@ -54,9 +54,29 @@ def test_exists_when_any_function_returned_a_value(etag, last_modified, exists):
     assert Validator.from_values(etag, last_modified).exists is exists
 
 
-def test_last_modified_is_clamped():
-    validator = Validator(last_modified=dt.datetime(2030, 1, 1, tzinfo=UTC))
-    assert validator.last_modified_seconds(not_after=1_000_000_000.7) == 1_000_000_000
+@pytest.mark.parametrize(
+    ("last_modified", "date", "sent"),
+    [
+        pytest.param(999.0, 1000.2, 999, id="an-earlier-second"),
+        pytest.param(999.9, 1000.0, 999, id="just-before-the-second"),
+        pytest.param(1000.0, 1000.7, None, id="the-same-second"),
+        pytest.param(1000.9, 1000.1, None, id="later-in-the-same-second"),
+        pytest.param(2_000_000_000.0, 1000.0, None, id="in-the-future"),
+    ],
+)
+def test_last_modified_is_sent_only_in_an_earlier_second_than_the_date(last_modified, date, sent):
+    validator = Validator(last_modified=dt.datetime.fromtimestamp(last_modified, tz=UTC))
+    assert validator.last_modified_seconds(not_after=date) == sent
+
+
+def test_an_unsettled_date_is_not_sent_until_settled():
+    unsettled = Validator(
+        last_modified=dt.datetime.fromtimestamp(999, tz=UTC), last_modified_settled=False
+    )
+    assert unsettled.last_modified_seconds(not_after=5000.0) is None
+    assert unsettled.representation(5000.0).last_modified == 999
+    assert not unsettled.representation(5000.0).last_modified_settled
+    assert unsettled.settled().last_modified_seconds(not_after=5000.0) == 999
     assert Validator().last_modified_seconds(not_after=1.0) is None
 
 
