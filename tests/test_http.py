@@ -167,6 +167,23 @@ def test_comparison_functions(left, right, strong, weak):
         ),
         pytest.param("", None, id="empty"),
         pytest.param("x" * 100_000, None, id="huge"),
+        # Dates that cannot be represented are invalid, never an exception (RFC 9110
+        # section 13.1.3: an invalid date is ignored). Year 0 raised ValueError in
+        # calendar.timegm: a 500 on every conditional page.
+        pytest.param("Sat, 01 Jan 0000 00:00:00 GMT", None, id="year-0"),
+        pytest.param("Sat Jan  1 00:00:00 0000", None, id="asctime-year-0"),
+        pytest.param("Sat, 01 Jan 99999 00:00:00 GMT", None, id="year-99999"),
+        pytest.param("Fri, 31 Dec 9999 23:59:59 GMT", 253402300799, id="year-9999"),
+        pytest.param("Mon, 01 Jan 0001 00:00:00 GMT", -62135596800, id="year-1"),
+        pytest.param("Sun, 30 Feb 2020 00:00:00 GMT", None, id="february-30"),
+        pytest.param("Sun, 00 Nov 1994 08:49:37 GMT", None, id="day-0"),
+        pytest.param("Sun, 06 Nov 1994 08:49:61 GMT", None, id="second-61"),
+        pytest.param("Sun, 06 Nov 1994 08:49:99 GMT", None, id="second-99"),
+        pytest.param("Sun, 06 Nov " + "9" * 400 + " 08:49:37 GMT", None, id="400-digits"),
+        pytest.param("Sun, \u0660\u0666 Nov 1994 08:49:37 GMT", None, id="arabic-indic-digits"),
+        pytest.param("Sun, 06 Nov 1994 08:49:37 GMT\x00", None, id="nul"),
+        pytest.param("Sun, 06 N\u0130v 1994 08:49:37 GMT", None, id="non-ascii-month"),
+        pytest.param(b"Sun, 06 Nov 1994 08:49:37 GMT\xff", None, id="latin-1-byte"),
     ],
 )
 def test_parse_http_date(value, expected):
@@ -202,6 +219,7 @@ NO_ETAG = Representation(last_modified=LAST_MODIFIED)
 NO_DATE = Representation(etag=A)
 NO_VALIDATORS = Representation()
 MISSING = Representation(exists=False)
+UNSETTLED = Representation(etag=A, last_modified=LAST_MODIFIED, last_modified_settled=False)
 
 PROCEED, NOT_MODIFIED, FAILED, TOO_LARGE = (
     Outcome.PROCEED,
@@ -384,6 +402,40 @@ EVALUATION_TABLE = [
     _row("GET", {"if_none_match": '"a",' * 5000}, CURRENT, TOO_LARGE, "If-None-Match", "inm-huge"),
     _row("PUT", {"if_match": '"a",' * 5000}, CURRENT, TOO_LARGE, "If-Match", "im-huge"),
     _row("OPTIONS", {"if_match": '"a",' * 5000}, CURRENT, PROCEED, None, "options-huge"),
+    # A date not yet settled (the current second: a change later in it would not move
+    # it) is never sent: the date alone proves nothing, If-Range cannot match it, and
+    # If-Unmodified-Since at or after it cannot be shown true.
+    _row(
+        "GET", {"if_modified_since": LAST_MODIFIED_IMF}, UNSETTLED, PROCEED, None, "ims-unsettled"
+    ),
+    _row("GET", {"if_modified_since": LATER_IMF}, UNSETTLED, PROCEED, None, "ims-later-unsettled"),
+    _row(
+        "GET",
+        {"if_none_match": '"a"', "if_modified_since": EARLIER_IMF},
+        UNSETTLED,
+        NOT_MODIFIED,
+        "If-None-Match",
+        "inm-decides-unsettled",
+    ),
+    _row(
+        "PUT",
+        {"if_unmodified_since": LAST_MODIFIED_IMF},
+        UNSETTLED,
+        FAILED,
+        "If-Unmodified-Since",
+        "ius-equal-unsettled",
+    ),
+    _row(
+        "GET",
+        {"if_unmodified_since": EARLIER_IMF},
+        UNSETTLED,
+        FAILED,
+        "If-Unmodified-Since",
+        "ius-earlier-unsettled",
+    ),
+    _row(
+        "PUT", {"if_unmodified_since": LATER_IMF}, UNSETTLED, PROCEED, None, "ius-later-unsettled"
+    ),
 ]
 
 
@@ -420,6 +472,8 @@ def test_preconditions_is_empty():
         pytest.param(LATER_IMF, CURRENT, False, id="date-later"),
         pytest.param(EARLIER_IMF, CURRENT, False, id="date-earlier"),
         pytest.param(LAST_MODIFIED_IMF, NO_DATE, False, id="date-no-last-mod"),
+        pytest.param(LAST_MODIFIED_IMF, UNSETTLED, False, id="date-unsettled"),
+        pytest.param('"a"', UNSETTLED, True, id="strong-match-unsettled-date"),
         pytest.param("junk", CURRENT, False, id="junk"),
         pytest.param('"a"', MISSING, False, id="missing"),
         pytest.param(b'"a"', CURRENT, True, id="bytes"),

@@ -111,3 +111,35 @@ def test_evaluation_is_total_and_follows_method_class(
 )
 def test_if_range_is_total(value, etag):
     assert evaluate_if_range(value, Representation(etag=etag)) in {True, False}
+
+
+# Every field of the three HTTP-date forms, each drawn in and far out of its range.
+_field = st.integers(min_value=0, max_value=10**6).map(str)
+_digits = st.one_of(_field, st.text(alphabet="0123456789", min_size=1, max_size=400))
+_day_names = st.sampled_from(["Mon", "Sun", "Monday", "Sunday", "Xyz", ""])
+_months = st.sampled_from(["Jan", "Feb", "feb", "Dec", "Foo", "\u0130an", ""])
+
+
+@st.composite
+def date_fields(draw: st.DrawFn) -> str:
+    """Date-like field values in all three forms, every part possibly out of range."""
+    day, year = draw(_digits), draw(_digits)
+    hour, minute, second = draw(_digits), draw(_digits), draw(_digits)
+    name, month = draw(_day_names), draw(_months)
+    time_part = f"{hour}:{minute}:{second}"
+    form = draw(st.sampled_from(["imf", "rfc850", "asctime"]))
+    if form == "imf":
+        value = f"{name}, {day} {month} {year} {time_part} GMT"
+    elif form == "rfc850":
+        value = f"{name}, {day}-{month}-{year} {time_part} GMT"
+    else:
+        value = f"{name} {month} {day:>2} {time_part} {year}"
+    return value + draw(st.sampled_from(["", " ", "\x00", "\xff", ", x"]))
+
+
+@given(date_fields())
+def test_http_date_parser_never_raises_on_out_of_range_fields(value):
+    parsed = parse_http_date(value)
+    # A date it returns is one it can also format: representable, and stable.
+    if parsed is not None:
+        assert parse_http_date(format_http_date(parsed)) == parsed
