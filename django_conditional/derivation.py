@@ -115,9 +115,7 @@ def derive(derivation: Derivation, *, cache_key: Sequence[str] | None = None) ->
     derived = _compute(derivation, queryset, [(t, stamp_of[t]) for t in tagged_tables])
     derived.validator = Validator(
         etag=derived.validator.etag,
-        last_modified=None
-        if last_modified is None
-        else dt.datetime.fromtimestamp(last_modified, tz=dt.timezone.utc),
+        last_modified=_as_datetime(last_modified),
         last_modified_settled=settled,
     )
     kept = False
@@ -147,7 +145,11 @@ def last_changed(*models: type[Model], using: str = "default") -> dt.datetime | 
     last_modified = stamps_date(using, stamps)
     if last_modified is None or not date_is_settled(using, last_modified):
         return None
-    return dt.datetime.fromtimestamp(last_modified, tz=dt.timezone.utc)
+    return _as_datetime(last_modified)
+
+
+def _as_datetime(seconds: float | None) -> dt.datetime | None:
+    return None if seconds is None else dt.datetime.fromtimestamp(seconds, tz=dt.timezone.utc)
 
 
 def _all_stamps(model: type[Model]) -> tuple[str, ...]:
@@ -187,7 +189,10 @@ def _compute(
     queryset: QuerySet[Any] | None,
     tagged_stamps: list[tuple[str, int]],
 ) -> Derived:
-    """Compute the entity tag from the data (after the stamps were read)."""
+    """Compute the entity tag from the data (after the stamps were read).
+
+    The validator returned holds the tag only: its date is the stamps' (``derive``).
+    """
     parts: list[object] = ["salts", *derivation.salts]
     derived = Derived(validator=Validator())
     weak = True if derivation.weak is None else derivation.weak

@@ -116,16 +116,16 @@ class StampStore(Protocol):
 
 
 # SQL for the database's clock in whole milliseconds since the epoch, by vendor.
-# Reads take the time their snapshot cannot precede: PostgreSQL's transaction
-# start (a transaction's first statement at the latest); MySQL's and SQLite's
-# statement time, used outside transactions only (stamp_read_clock_sql).
-# Moves take the time they run, after the write they follow committed.
+# Reads take a time their snapshot cannot precede: PostgreSQL's transaction
+# start; MySQL's and SQLite's statement start, which inside a transaction
+# snapshot_age corrects for. Moves take the time they run, after the write
+# they follow committed.
 _READ_CLOCK_SQL = {
     "postgresql": "CAST(FLOOR(EXTRACT(EPOCH FROM transaction_timestamp()) * 1000) AS BIGINT)",
     "mysql": "TIMESTAMPDIFF(MICROSECOND, '1970-01-01 00:00:00', UTC_TIMESTAMP(6)) DIV 1000",
     "sqlite": "CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER)",
 }
-MOVE_CLOCK_SQL = {
+_MOVE_CLOCK_SQL = {
     **_READ_CLOCK_SQL,
     "postgresql": "CAST(FLOOR(EXTRACT(EPOCH FROM clock_timestamp()) * 1000) AS BIGINT)",
 }
@@ -140,7 +140,7 @@ _RANDOM_PART_SQL = {
 
 def token_sql(vendor: str) -> str:
     """SQL for a fresh token dated by the database's clock (``stamp_clock`` layout)."""
-    return f"({MOVE_CLOCK_SQL[vendor]}) * 1000000 + {_RANDOM_PART_SQL[vendor]}"
+    return f"({_MOVE_CLOCK_SQL[vendor]}) * 1000000 + {_RANDOM_PART_SQL[vendor]}"
 
 
 def following_token_sql(vendor: str, old: str, fresh: str) -> str:
