@@ -282,3 +282,20 @@ def forget_validators() -> None:
 
     caches[conf.cache_alias].clear()
     clear_local()
+
+
+@pytest.fixture
+def stamp_table_missing(transactional_db: None) -> Iterator[None]:
+    """The stamp table is gone for the test, as before ``migrate``; back afterwards."""
+    from django.db import connection
+
+    from django_conditional.stamp_errors import STAMP_TABLE
+
+    quote = connection.ops.quote_name
+    with connection.cursor() as cursor:
+        cursor.execute(f"ALTER TABLE {quote(STAMP_TABLE)} RENAME TO {quote('hidden_stamps')}")
+    try:
+        yield
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute(f"ALTER TABLE {quote('hidden_stamps')} RENAME TO {quote(STAMP_TABLE)}")

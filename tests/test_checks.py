@@ -192,3 +192,15 @@ def test_w005_redis_stamps_that_cannot_be_mirrored(settings, stamp_cache, tracki
     settings.CONDITIONAL_STAMP_TRACKING = tracking
     ids = [m.id for m in check_stamp_tracking()]
     assert ids == (["django_conditional.W005"] if warned else [])
+
+
+def test_conditional_touch_fails_when_the_stamp_table_is_missing(stamp_table_missing):
+    from django.core.management import CommandError
+
+    with pytest.raises(CommandError) as raised:
+        call_command("conditional_touch", "testapp.Note")
+    message = str(raised.value)
+    assert message.startswith("Moved no stamps. Could not move the change stamps of testapp_note")
+    assert message.endswith(
+        "Run 'python manage.py migrate' (django_conditional's migration creates it)."
+    )
