@@ -7,8 +7,10 @@ the ORM's connections only, never the models.
 
 from __future__ import annotations
 
+import logging
+
 from django.core.exceptions import ImproperlyConfigured
-from django.db import DatabaseError, connections
+from django.db import DEFAULT_DB_ALIAS, DatabaseError, connections
 
 from django_conditional.conf import conf
 
@@ -18,11 +20,14 @@ __all__ = [
     "advice",
     "is_missing_stamp_table",
     "missing_stamp_table",
+    "raise_if_unmigrated",
     "stamp_table_exists",
 ]
 
 # Created by django_conditional's migration 0001 (models.ChangeStamp).
 STAMP_TABLE = "django_conditional_changestamp"
+
+logger = logging.getLogger("django_conditional")
 
 MIGRATE_HINT = "Run 'python manage.py migrate' (django_conditional's migration creates it)."
 
@@ -59,6 +64,19 @@ def missing_stamp_table(alias: str) -> ImproperlyConfigured:
         f"django_conditional cannot read its change stamps: the table {STAMP_TABLE} does not "
         f"exist in database {alias!r}. {MIGRATE_HINT}"
     )
+
+
+def raise_if_unmigrated(error: DatabaseError, alias: str | None) -> None:
+    """Raise (and log) :func:`missing_stamp_table` if ``error`` says the stamp table is missing.
+
+    Any other error is the caller's to re-raise. (Failing safe, serving the
+    page without validators, is for a stamp store that is down; a database
+    never migrated is a mistake to fix, so it is not hidden.)
+    """
+    if is_missing_stamp_table(error):
+        explained = missing_stamp_table(alias or DEFAULT_DB_ALIAS)
+        logger.error("%s", explained)
+        raise explained from error
 
 
 def stamp_table_exists(alias: str) -> bool:
