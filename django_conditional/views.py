@@ -120,6 +120,17 @@ class ConditionalViewMixin:
     def _depends_on(cls) -> tuple[type[Model], ...]:
         return _per_class(cls).depends_on
 
+    def _get_checked_queryset(self) -> QuerySet[Any]:
+        """``get_queryset()``, which must be a QuerySet: the validator is derived from the query."""
+        queryset = self.get_queryset()  # type: ignore[attr-defined]
+        if not isinstance(queryset, QuerySet):
+            raise TypeError(
+                f"{_identity(type(self))}.get_queryset() returned {type(queryset).__name__}; "
+                f"{type(self).__name__} derives its validator from a QuerySet. Set queryset "
+                "or model, or return a QuerySet from get_queryset(), not a list."
+            )
+        return queryset
+
 
 @dataclass(frozen=True, slots=True)
 class _ClassSettings:
@@ -171,7 +182,7 @@ class ConditionalDetailMixin(ConditionalViewMixin):
 
     def _object_queryset(self) -> QuerySet[Any]:
         """The queryset ``SingleObjectMixin.get_object`` filters, filtered the same way."""
-        queryset: QuerySet[Any] = self.get_queryset()  # type: ignore[attr-defined]
+        queryset = self._get_checked_queryset()
         pk = self.kwargs.get(self.pk_url_kwarg)  # type: ignore[attr-defined]
         slug = self.kwargs.get(self.slug_url_kwarg)  # type: ignore[attr-defined]
         if pk is not None:
@@ -201,7 +212,7 @@ class ConditionalListMixin(ConditionalViewMixin):
 
         page_size = self.get_paginate_by(None)  # type: ignore[attr-defined]
         return Derivation(
-            queryset=self.get_queryset,  # type: ignore[attr-defined]
+            queryset=self._get_checked_queryset,
             paginate=None if not page_size else self._paginate,
             depends_on=self._depends_on(),
             salts=salts,

@@ -585,3 +585,23 @@ def test_the_warm_304_formats_nothing_without_debug_logging(client, articles, mo
     finally:
         logging.getLogger("django_conditional").setLevel(logging.NOTSET)
     assert logged == []
+
+
+def test_a_list_view_whose_get_queryset_is_a_list_is_a_type_error(rf, articles):
+    from django.views.generic import ListView
+
+    from django_conditional.views import ConditionalListMixin
+
+    class Listed(ConditionalListMixin, ListView):
+        public = True
+
+        def get_queryset(self):
+            return list(Article.objects.all())
+
+    with pytest.raises(TypeError) as raised:
+        Listed.as_view()(rf.get("/"))
+    assert str(raised.value) == (
+        "tests.test_conditional.test_a_list_view_whose_get_queryset_is_a_list_is_a_type_error"
+        ".<locals>.Listed.get_queryset() returned list; Listed derives its validator from a "
+        "QuerySet. Set queryset or model, or return a QuerySet from get_queryset(), not a list."
+    )
