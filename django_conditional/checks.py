@@ -6,7 +6,9 @@ Ids are listed in the README and never reused.
 from __future__ import annotations
 
 import difflib
+import sys
 from collections.abc import Sequence
+from types import FrameType
 from typing import Any
 
 from django.apps import AppConfig
@@ -236,11 +238,16 @@ def check_stamp_table(
 ) -> list[CheckMessage]:
     """W006: the stamp table is missing (``migrate`` never ran), so every derived page fails.
 
-    Tagged ``database``: run by ``check --database default`` and by
-    ``migrate`` itself. A warning, not an error, so that it cannot stop the
-    very ``migrate`` that fixes it.
+    Tagged ``database``: run by ``check --database default`` (and by
+    ``migrate``, which is about to fix it: silent there, where it would tell
+    a new user to run what is running). A warning, not an error, so that
+    it could never stop that ``migrate``.
     """
-    if not databases or getattr(settings, "CONDITIONAL_STAMP_CACHE", None) is not None:
+    if (
+        not databases
+        or getattr(settings, "CONDITIONAL_STAMP_CACHE", None) is not None
+        or _run_by_migrate()
+    ):
         return []
     from django_conditional.stamp_errors import MIGRATE_HINT, STAMP_TABLE, stamp_table_exists
 
@@ -255,6 +262,19 @@ def check_stamp_table(
         for alias in databases
         if not stamp_table_exists(alias)
     ]
+
+
+def _run_by_migrate() -> bool:
+    """Whether ``manage.py migrate`` (or a command built on it) is running these checks."""
+    from django.core.management.commands.migrate import Command as Migrate
+
+    frame: FrameType | None = sys._getframe(1)
+    while frame is not None:
+        # Django runs a command's checks from its execute() (its handle() in older versions).
+        if isinstance(frame.f_locals.get("self"), Migrate):
+            return True
+        frame = frame.f_back
+    return False
 
 
 @register(Tags.urls)

@@ -333,5 +333,19 @@ def test_w006_is_run_by_check_database(stamp_table_missing):
 
 
 @pytest.mark.django_db(transaction=True)
+def test_w006_is_silent_while_migrate_runs(stamp_table_missing):
+    from django.core.management.commands.migrate import Command as Migrate
+
+    seen = []
+
+    class Recording(Migrate):
+        def handle(self, *args, **options):
+            seen.append(check_stamp_table(databases=["default"]))
+
+    Recording().run_from_argv(["manage.py", "migrate"])
+    assert seen == [[]]
+
+
+@pytest.mark.django_db(transaction=True)
 def test_no_w006_when_migrated():
     assert check_stamp_table(databases=["default"]) == []
