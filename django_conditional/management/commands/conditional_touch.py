@@ -56,7 +56,7 @@ class Command(BaseCommand):
         except StampMoveError as error:
             # A non-zero exit: this command is what the README says to run after
             # an outage, so "done" must mean done.
-            raise CommandError(f"Moved no stamps. {error}") from error
+            raise CommandError(str(error)) from error
         self.stdout.write(f"Moved the stamps of {len(tables)} table(s) in {options['database']!r}.")
 
 
