@@ -279,11 +279,11 @@ class _PendingStamps:
 
 
 def move_stamps(alias: str, tables: Iterable[str], *, strict: bool = False) -> None:
-    """Move stamps now. A failure is logged, never raised: the write has committed.
+    """Move stamps now. A failure is logged, not raised: the write has committed.
 
-    ``strict`` (``touch()`` outside a transaction, whose only job is the move)
-    raises :class:`~django_conditional.stamp_errors.StampMoveError` instead,
-    saying what to do.
+    Except with ``strict`` (``touch()`` outside a transaction, whose only job
+    is the move): then it raises
+    :class:`~django_conditional.stamp_errors.StampMoveError`, saying what to do.
     """
     tables = set(tables)
     if not tables:
