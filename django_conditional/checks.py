@@ -78,7 +78,10 @@ def check_setting_types(
     for name, types, expected in _TYPES:
         value = getattr(settings, name, DEFAULTS[name])
         # bool is an int: a timeout of True is a mistake, not one second.
-        if not isinstance(value, types) or (isinstance(value, bool) and bool not in types):
+        wrong = not isinstance(value, types) or (isinstance(value, bool) and bool not in types)
+        if name == "CONDITIONAL_IGNORED_TABLES" and not wrong:
+            wrong = not all(isinstance(table, str) for table in value)
+        if wrong:
             messages.append(
                 Error(
                     f"{name} is {value!r}; expected {expected}.",

@@ -301,6 +301,16 @@ def conditional(
             f"conditional(queryset=...) takes a QuerySet or a function of the view's "
             f"arguments returning one, not {type(queryset).__name__} {queryset!r}."
         )
+    if isinstance(depends_on, (str, type)):
+        raise TypeError(
+            f"conditional(depends_on=...) takes a list of models or 'app_label.ModelName' "
+            f"strings, not one alone: write depends_on=[{_name(depends_on)}]."
+        )
+    if salt is not None and not callable(salt):
+        raise TypeError(
+            f"conditional(salt=...) takes a function of the request, not {salt!r}; for "
+            "example salt=lambda request: request.COOKIES.get('theme')."
+        )
     options = ResponseOptions(cache_control, vary)
     if not public:
         options = options.per_user()
@@ -443,6 +453,10 @@ def _call_queryset_function(
         "is derived from the query, and the view finds the rows on "
         "request.conditional.object_list."
     )
+
+
+def _name(reference: object) -> str:
+    return reference.__name__ if isinstance(reference, type) else repr(reference)
 
 
 def _get_or_404(make_queryset: Callable[[], QuerySet[Any]]) -> Model:

@@ -46,19 +46,26 @@ class ViewConfig:
     """
 
     view: str  # the view's dotted name
-    depends_on: tuple[Any, ...]
+    depends_on: Any  # as the view gives it: checked by resolve()
 
     def resolve(self) -> tuple[type[Model], ...]:
         """The models ``depends_on`` names; :class:`DependencyError` for one that is not."""
         return resolve_models(self.depends_on, self.view)
 
 
-def resolve_models(references: Iterable[Any], view: str) -> tuple[type[Model], ...]:
+def resolve_models(references: Iterable[Any] | type[Model], view: str) -> tuple[type[Model], ...]:
     """The models ``references`` name (classes or ``"app_label.ModelName"``).
 
     Needs the app registry (``django.setup()``). Raises
     :class:`DependencyError` naming ``view``, the entry and the fix.
     """
+    if isinstance(references, (str, type)):
+        # A lone model or label where a list belongs (a string would be read letter by letter).
+        shown = references.__name__ if isinstance(references, type) else repr(references)
+        raise DependencyError(
+            f"{view}: depends_on is {shown} alone; expected a list of models.",
+            hint=f"Write depends_on = [{shown}].",
+        )
     models: list[type[Model]] = []
     for reference in references:
         if isinstance(reference, type) and issubclass(reference, Model):

@@ -72,7 +72,7 @@ class ConditionalViewMixin:
     @classmethod
     def get_conditional_config(cls) -> ViewConfig:
         """What check E005 validates: the view's dotted name and its ``depends_on``."""
-        return ViewConfig(_identity(cls), tuple(cls.depends_on))
+        return ViewConfig(_identity(cls), cls.depends_on)
 
     def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
         """Answer 304/412 before the handler runs; otherwise run it and add the validators."""

@@ -69,6 +69,7 @@ def test_conf_reads_cached_settings_and_follows_changes(settings):
         pytest.param("CONDITIONAL_CACHE_TIMEOUT", True, id="timeout-bool"),
         pytest.param("CONDITIONAL_DEPLOY_VERSION", 2, id="deploy-version"),
         pytest.param("CONDITIONAL_IGNORED_TABLES", "django_session", id="ignored-tables-str"),
+        pytest.param("CONDITIONAL_IGNORED_TABLES", ["django_session", 3], id="ignored-table-int"),
         pytest.param("CONDITIONAL_STAMP_CACHE", ["redis"], id="stamp-cache"),
     ],
 )

@@ -524,6 +524,17 @@ def test_a_function_returning_no_queryset_is_a_type_error(rf, author, arguments,
             r"a QuerySet that selects one row, not 'slug'",
             id="object-not-callable",
         ),
+        pytest.param(
+            {"depends_on": Author},
+            r"conditional\(depends_on=\.\.\.\) takes a list of models or 'app_label\.ModelName' "
+            r"strings, not one alone: write depends_on=\[Author\]\.",
+            id="depends-on-one-model",
+        ),
+        pytest.param(
+            {"salt": "theme"},
+            r"conditional\(salt=\.\.\.\) takes a function of the request, not 'theme'",
+            id="salt-not-callable",
+        ),
     ],
 )
 def test_arguments_of_the_wrong_type_fail_at_once(arguments, message):

@@ -59,5 +59,21 @@ def test_errors_name_the_view_the_entry_and_the_fix(reference, message, hint):
     assert str(raised.value) == f"{message} {hint}"
 
 
+@pytest.mark.parametrize(
+    ("references", "shown"),
+    [
+        pytest.param(Author, "Author", id="a-model"),
+        pytest.param("testapp.Author", "'testapp.Author'", id="a-label"),
+    ],
+)
+def test_a_lone_model_where_a_list_belongs(references, shown):
+    with pytest.raises(DependencyError) as raised:
+        resolve_models(references, "app.views.Page")
+    assert (raised.value.message, raised.value.hint) == (
+        f"app.views.Page: depends_on is {shown} alone; expected a list of models.",
+        f"Write depends_on = [{shown}].",
+    )
+
+
 def test_view_config_resolves_its_depends_on():
     assert ViewConfig("app.views.page", ("testapp.Author",)).resolve() == (Author,)
