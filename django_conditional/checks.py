@@ -1,9 +1,14 @@
-"""System checks for the ``CONDITIONAL_*`` settings. Ids are listed in the README."""
+"""System checks: the ``CONDITIONAL_*`` settings, the stamp table, the views' ``depends_on``.
+
+Ids are listed in the README and never reused.
+"""
 
 from __future__ import annotations
 
 import difflib
+import sys
 from collections.abc import Sequence
+from types import FrameType
 from typing import Any
 
 from django.apps import AppConfig
@@ -12,7 +17,16 @@ from django.core.checks import CheckMessage, Error, Tags, Warning, register
 
 from django_conditional.conf import DEFAULTS, PREFIX
 
-__all__ = ["check_caches", "check_setting_types", "check_unknown_settings"]
+__all__ = [
+    "check_caches",
+    "check_setting_ranges",
+    "check_setting_types",
+    "check_stamp_connections",
+    "check_stamp_table",
+    "check_stamp_tracking",
+    "check_unknown_settings",
+    "check_view_dependencies",
+]
 
 # Caches that live in one process: stamps kept there are invisible to the others.
 _PER_PROCESS_CACHES = {
@@ -64,13 +78,44 @@ def check_setting_types(
     for name, types, expected in _TYPES:
         value = getattr(settings, name, DEFAULTS[name])
         # bool is an int: a timeout of True is a mistake, not one second.
-        if not isinstance(value, types) or (isinstance(value, bool) and bool not in types):
+        wrong = not isinstance(value, types) or (isinstance(value, bool) and bool not in types)
+        if name == "CONDITIONAL_IGNORED_TABLES" and not wrong:
+            wrong = not all(isinstance(table, str) for table in value)
+        if wrong:
             messages.append(
                 Error(
                     f"{name} is {value!r}; expected {expected}.",
                     hint=f"Fix {name} in your settings, or remove it to use the default "
                     f"({DEFAULTS[name]!r}).",
                     id="django_conditional.E001",
+                )
+            )
+    return messages
+
+
+# (setting, the smallest value that makes sense, what to say was expected)
+_MINIMUMS: list[tuple[str, int, str]] = [
+    ("CONDITIONAL_LOCAL_CACHE_SIZE", 0, "0 or more entries (0 keeps none)"),
+    ("CONDITIONAL_CACHE_TIMEOUT", 0, "0 or more seconds, or None to keep until evicted"),
+]
+
+
+@register(Tags.compatibility)
+def check_setting_ranges(
+    app_configs: Sequence[AppConfig] | None = None, **kwargs: Any
+) -> list[CheckMessage]:
+    """E004: a numeric ``CONDITIONAL_*`` setting of the right type but out of range."""
+    messages: list[CheckMessage] = []
+    for name, minimum, expected in _MINIMUMS:
+        value = getattr(settings, name, DEFAULTS[name])
+        # Wrong types are E001's.
+        if isinstance(value, int) and not isinstance(value, bool) and value < minimum:
+            messages.append(
+                Error(
+                    f"{name} is {value!r}; expected {expected}.",
+                    hint=f"Fix {name} in your settings, or remove it to use the default "
+                    f"({DEFAULTS[name]!r}).",
+                    id="django_conditional.E004",
                 )
             )
     return messages
@@ -186,3 +231,78 @@ def check_stamp_tracking(
             id="django_conditional.W005",
         )
     ]
+
+
+@register(Tags.database)
+def check_stamp_table(
+    app_configs: Sequence[AppConfig] | None = None,
+    databases: Sequence[str] | None = None,
+    **kwargs: Any,
+) -> list[CheckMessage]:
+    """W006: the stamp table is missing (``migrate`` never ran), so every derived page fails.
+
+    Tagged ``database``: run by ``check --database default`` (and by
+    ``migrate``, which is about to fix it: silent there, where it would tell
+    a new user to run what is running). A warning, not an error, so that
+    it could never stop that ``migrate``.
+    """
+    if (
+        not databases
+        or getattr(settings, "CONDITIONAL_STAMP_CACHE", None) is not None
+        or _run_by_migrate()
+    ):
+        return []
+    from django_conditional.stamp_errors import MIGRATE_HINT, STAMP_TABLE, stamp_table_exists
+
+    return [
+        Warning(
+            f"The stamp table {STAMP_TABLE} does not exist in database {alias!r}: every "
+            "view using django_conditional's derived validators (conditional, the "
+            "class-based mixins) fails until it does.",
+            hint=MIGRATE_HINT,
+            id="django_conditional.W006",
+        )
+        for alias in databases
+        if not stamp_table_exists(alias)
+    ]
+
+
+def _run_by_migrate() -> bool:
+    """Whether ``manage.py migrate`` (or a command built on it) is running these checks."""
+    from django.core.management.commands.migrate import Command as Migrate
+
+    frame: FrameType | None = sys._getframe(1)
+    while frame is not None:
+        # Django runs a command's checks from its execute() (its handle() in older versions).
+        if isinstance(frame.f_locals.get("self"), Migrate):
+            return True
+        frame = frame.f_back
+    return False
+
+
+@register(Tags.urls)
+def check_view_dependencies(
+    app_configs: Sequence[AppConfig] | None = None, **kwargs: Any
+) -> list[CheckMessage]:
+    """E005: a view in the URLconf whose ``depends_on`` names no installed model."""
+    if not getattr(settings, "ROOT_URLCONF", None):
+        return []
+    from django.urls import get_resolver
+
+    from django_conditional.dependencies import DependencyError, configured_views
+
+    def error(problem: DependencyError) -> CheckMessage:
+        return Error(problem.message, hint=problem.hint, id="django_conditional.E005")
+
+    try:
+        configs = list(configured_views(get_resolver().url_patterns))
+    except DependencyError as problem:
+        # A conditional() applied while the URLconf was imported raised it.
+        return [error(problem)]
+    messages: list[CheckMessage] = []
+    for config in configs:
+        try:
+            config.resolve()
+        except DependencyError as problem:  # noqa: PERF203 (one per misconfigured view)
+            messages.append(error(problem))
+    return messages

@@ -9,6 +9,10 @@ carries as the 200 does.
 
 ``conditional`` derives the validator from data instead of functions: a
 queryset, one object, or the models the page depends on (``derivation``).
+
+Importable, and applicable, before ``django.setup()`` (from a settings
+module or an early ``urls.py``), like Django's own decorators: what needs
+the models is imported on first use.
 """
 
 from __future__ import annotations
@@ -18,20 +22,25 @@ import functools
 import inspect
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from functools import partial, wraps
-from typing import Any, TypeVar, cast
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from asgiref.sync import async_to_sync, iscoroutinefunction, sync_to_async
 from django.apps import apps
+from django.db import DatabaseError
 from django.db.models import Model, QuerySet
 from django.http import HttpRequest
 from django.http.response import HttpResponseBase
 from django.shortcuts import get_object_or_404
 
 from django_conditional import engine
-from django_conditional.derivation import Derivation, derive
+from django_conditional.dependencies import ModelReference, ViewConfig
 from django_conditional.engine import ConditionalState, ResponseOptions
 from django_conditional.revalidation import answer_from_kept, reads_stamps_from_memory
+from django_conditional.stamp_errors import raise_if_unmigrated
 from django_conditional.validators import Validator
+
+if TYPE_CHECKING:
+    from django_conditional.derivation import Derivation, Derived
 
 __all__ = ["condition", "conditional", "etag", "last_modified"]
 
@@ -236,7 +245,6 @@ async def _await(awaitable: Awaitable[Any]) -> Any:
 # --- Validators derived from data ----------------------------------------------------
 
 QuerysetSource = QuerySet[Any] | Callable[..., QuerySet[Any]]
-ModelReference = type[Model] | str
 
 
 def conditional(
@@ -273,15 +281,41 @@ def conditional(
     fetched object or rows on ``request.conditional.object`` /
     ``.object_list``, fetched only if the validator came from the cache.
     Sync and async views alike; async views compute in a worker thread.
+
+    ``depends_on`` is checked when the decorator is applied (or on first use
+    if the app registry is not ready yet, and by check E005): an entry that
+    is not an installed model raises ``ImproperlyConfigured`` naming the
+    view. A ``queryset`` or ``object`` function that returns anything but a
+    ``QuerySet`` raises ``TypeError``.
     """
     if queryset is not None and object is not None:
         raise TypeError("conditional() takes queryset or object, not both.")
+    if object is not None and not callable(object):
+        raise TypeError(
+            f"conditional(object=...) takes a function of the view's arguments returning a "
+            f"QuerySet that selects one row, not {object!r}; for example "
+            "object=lambda request, slug: Article.objects.filter(slug=slug)."
+        )
+    if queryset is not None and not (isinstance(queryset, QuerySet) or callable(queryset)):
+        raise TypeError(
+            f"conditional(queryset=...) takes a QuerySet or a function of the view's "
+            f"arguments returning one, not {type(queryset).__name__} {queryset!r}."
+        )
+    if isinstance(depends_on, (str, type)):
+        raise TypeError(
+            f"conditional(depends_on=...) takes a list of models or 'app_label.ModelName' "
+            f"strings, not one alone: write depends_on=[{_name(depends_on)}]."
+        )
+    if salt is not None and not callable(salt):
+        raise TypeError(
+            f"conditional(salt=...) takes a function of the request, not {salt!r}; for "
+            "example salt=lambda request: request.COOKIES.get('theme')."
+        )
     options = ResponseOptions(cache_control, vary)
     if not public:
         options = options.per_user()
     source = object if object is not None else queryset
-    # Resolved on first use (app registry ready), then reused by every request.
-    resolve_depends_on = functools.cache(partial(_resolve_models, tuple(depends_on)))
+    references = tuple(depends_on)
 
     def _state(
         validator: Validator | None,
@@ -308,6 +342,12 @@ def conditional(
 
     def decorator(view: ViewFunc) -> ViewFunc:
         identity = f"{view.__module__}.{view.__qualname__}"
+        config = ViewConfig(identity, references)
+        # Resolved now when the app registry is ready (a typo fails at import,
+        # naming the view), else on first use; then reused by every request.
+        resolve_depends_on = functools.cache(config.resolve)
+        if apps.ready:
+            resolve_depends_on()
 
         def factory(
             request: HttpRequest, args: tuple[Any, ...], kwargs: dict[str, Any]
@@ -316,7 +356,9 @@ def conditional(
                 return None
             if isinstance(source, QuerySet):
                 return source.all
-            return partial(source, request, *args, **kwargs)
+            return partial(
+                _call_queryset_function, source, identity, object is not None, request, args, kwargs
+            )
 
         def variant_of(request: HttpRequest) -> tuple[str, ...]:
             return engine.variant_key(
@@ -326,6 +368,8 @@ def conditional(
         def compute(
             request: HttpRequest, args: tuple[Any, ...], kwargs: dict[str, Any]
         ) -> ConditionalState:
+            from django_conditional.derivation import Derivation
+
             salts = engine.request_salts(request, public=public, salt=salt)
             make_queryset = factory(request, args, kwargs)
             derivation = Derivation(
@@ -336,7 +380,7 @@ def conditional(
                 weak=weak,
                 using=using,
             )
-            derived = derive(derivation, cache_key=engine.variant_key(request, identity, salts))
+            derived = _derive(derivation, engine.variant_key(request, identity, salts))
             return _state(
                 derived.validator,
                 make_queryset,
@@ -356,7 +400,7 @@ def conditional(
         ) -> ConditionalState:
             return await sync_to_async(compute)(request, args, kwargs)
 
-        return _guard(
+        guarded = _guard(
             view,
             compute=compute,
             acompute=acompute,
@@ -364,17 +408,57 @@ def conditional(
             options=options,
             variant_of=variant_of,
         )
+        # For check E005, which walks the URLconf.
+        guarded.conditional_config = config  # type: ignore[attr-defined]
+        return guarded
 
     return decorator
+
+
+def _derive(derivation: Derivation, cache_key: Sequence[str]) -> Derived:
+    """``derivation.derive``, imported on first use, with a never-migrated stamp table explained."""
+    from django_conditional.derivation import derive
+
+    try:
+        return derive(derivation, cache_key=cache_key)
+    except DatabaseError as error:
+        raise_if_unmigrated(error, derivation.using)
+        raise
+
+
+def _call_queryset_function(
+    function: Callable[..., Any],
+    view: str,
+    single: bool,
+    request: HttpRequest,
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+) -> QuerySet[Any]:
+    """Call a ``queryset``/``object`` function; a ``TypeError`` when it returns no QuerySet."""
+    result = function(request, *args, **kwargs)
+    if isinstance(result, QuerySet):
+        return result
+    name = getattr(function, "__qualname__", repr(function))
+    returned = f"returned {type(result).__name__} {result!r}"[:200]
+    if single:
+        raise TypeError(
+            f"@conditional(object=...) on {view}: {name} {returned}; expected a QuerySet that "
+            "selects one row, such as Article.objects.filter(slug=slug), not the object "
+            "itself. A missing row is then a 404, and the view finds the object on "
+            "request.conditional.object."
+        )
+    raise TypeError(
+        f"@conditional(queryset=...) on {view}: {name} {returned}; expected a QuerySet, "
+        "such as Article.objects.filter(...)[:50], not a list of its rows. The validator "
+        "is derived from the query, and the view finds the rows on "
+        "request.conditional.object_list."
+    )
+
+
+def _name(reference: object) -> str:
+    return reference.__name__ if isinstance(reference, type) else repr(reference)
 
 
 def _get_or_404(make_queryset: Callable[[], QuerySet[Any]]) -> Model:
     found: Model = get_object_or_404(make_queryset())
     return found
-
-
-def _resolve_models(references: Iterable[ModelReference]) -> tuple[type[Model], ...]:
-    return tuple(
-        apps.get_model(reference) if isinstance(reference, str) else reference
-        for reference in references
-    )

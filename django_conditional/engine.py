@@ -52,6 +52,7 @@ __all__ = [
     "finish_response",
     "is_conditional",
     "is_revalidation",
+    "log_revalidated",
     "needs_validator",
     "not_modified_if_current",
     "read_preconditions",
@@ -336,6 +337,8 @@ def check_preconditions(
     now = time.time()
     revalidated = answer_revalidation(request, validator, options, now=now)
     if revalidated is not None:
+        if logger.isEnabledFor(logging.DEBUG):
+            log_revalidated(request, validator, kept=False)
         return EarlyResponse(NOT_MODIFIED_BY_IF_NONE_MATCH, revalidated)
     decision = evaluate(request, validator, now=now)
     if not decision.is_short_circuit:
@@ -357,6 +360,24 @@ def is_revalidation(request: HttpRequest) -> bool:
         and request.method in READ_METHODS
         and "HTTP_IF_MATCH" not in meta
         and "HTTP_IF_UNMODIFIED_SINCE" not in meta
+    )
+
+
+def log_revalidated(request: HttpRequest, validator: Validator, *, kept: bool) -> None:
+    """Log a 304 answered without the full evaluation, as :func:`evaluate` logs the others.
+
+    Callers on the warm path check ``logger.isEnabledFor(logging.DEBUG)``
+    first, so nothing is formatted unless DEBUG logging is on.
+    """
+    logger.debug(
+        "%s %s: %s (%s); validator etag=%s last_modified=%s; %s",
+        request.method,
+        request.path,
+        NOT_MODIFIED_BY_IF_NONE_MATCH.outcome.value,
+        NOT_MODIFIED_BY_IF_NONE_MATCH.reason,
+        validator.etag,
+        validator.last_modified,
+        "kept in this process" if kept else "derived for this request",
     )
 
 

@@ -5,25 +5,48 @@ process kept the page variant's validator and none of its stamps moved
 since, the answer is a 304 built from ready-made header values: no
 queryset, no query (stamps in a cache), no shared-cache round trip.
 Everything else takes the full path (``derivation``, ``engine``).
+
+Importable before ``django.setup()``: the validator cache and the stamps
+(which import the models) are bound on the first request.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from django.http import HttpRequest
 from django.http.response import HttpResponseBase
 
-from django_conditional import engine, validator_cache
-from django_conditional.engine import ResponseOptions
-from django_conditional.stamps import get_stamp_store
+from django_conditional import engine
+from django_conditional.engine import ResponseOptions, logger
+from django_conditional.validators import Validator
+
+if TYPE_CHECKING:
+    from django_conditional.stamps import StampStore
+    from django_conditional.validator_cache import VariantKey
 
 __all__ = ["answer_from_kept", "reads_stamps_from_memory"]
+
+_Lookup = Callable[..., "Validator | None"]
+# Bound by _bind() on first use; read on every revalidation.
+_lookup: _Lookup | None = None
+_get_stamp_store: Callable[[], StampStore] | None = None
+
+
+def _bind() -> tuple[_Lookup, Callable[[], StampStore]]:
+    global _lookup, _get_stamp_store
+    from django_conditional.stamps import get_stamp_store
+    from django_conditional.validator_cache import lookup
+
+    _lookup, _get_stamp_store = lookup, get_stamp_store
+    return lookup, get_stamp_store
 
 
 def answer_from_kept(
     request: HttpRequest,
-    variant_of: Callable[[HttpRequest], validator_cache.VariantKey],
+    variant_of: Callable[[HttpRequest], VariantKey],
     options: ResponseOptions,
 ) -> HttpResponseBase | None:
     """The 304 when ``request`` sends back the kept, current tag of its variant; else None.
@@ -33,13 +56,20 @@ def answer_from_kept(
     """
     if not engine.is_revalidation(request):
         return None
-    validator = validator_cache.lookup(variant_of(request), shared=False)
+    lookup = _lookup or _bind()[0]
+    validator = lookup(variant_of(request), shared=False)
     if validator is None:
         return None
     # The view does not run: nothing needs request.conditional.
-    return engine.not_modified_if_current(request, validator, options)
+    response = engine.not_modified_if_current(request, validator, options)
+    # isEnabledFor is logging's own cached answer, cleared whenever the
+    # logging configuration changes: the message is built only when wanted.
+    if response is not None and logger.isEnabledFor(logging.DEBUG):
+        engine.log_revalidated(request, validator, kept=True)
+    return response
 
 
 def reads_stamps_from_memory() -> bool:
     """Whether reading stamps needs no I/O (so an async view may do it on the event loop)."""
+    get_stamp_store = _get_stamp_store or _bind()[1]
     return get_stamp_store().reads_from_memory

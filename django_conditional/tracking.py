@@ -35,6 +35,7 @@ from django.dispatch import receiver
 from django.utils import timezone
 
 from django_conditional.conf import conf
+from django_conditional.stamp_errors import StampMoveError, advice
 from django_conditional.stamps import get_stamp_store, note_statement
 from django_conditional.tables import deletion_stamp, model_tables, models_by_table, table_info
 
@@ -277,14 +278,24 @@ class _PendingStamps:
             move_stamps(self.alias, self.tables)
 
 
-def move_stamps(alias: str, tables: Iterable[str]) -> None:
-    """Move stamps now. A failure is logged, never raised: the write has committed."""
+def move_stamps(alias: str, tables: Iterable[str], *, strict: bool = False) -> None:
+    """Move stamps now. A failure is logged, not raised: the write has committed.
+
+    Except with ``strict`` (``touch()`` outside a transaction, whose only job
+    is the move): then it raises
+    :class:`~django_conditional.stamp_errors.StampMoveError`, saying what to do.
+    """
     tables = set(tables)
     if not tables:
         return
     try:
         get_stamp_store().move(alias, tables)
-    except Exception:
+    except Exception as error:
+        if strict:
+            raise StampMoveError(
+                f"Could not move the change stamps of {_describe_tables(tables)} in "
+                f"{alias!r}: {error}. {advice(error, alias)}"
+            ) from error
         logger.exception(
             "Could not move the change stamps of %s in %r after a committed write; "
             "pages built from them may be answered 304 until they move again. "
@@ -294,12 +305,24 @@ def move_stamps(alias: str, tables: Iterable[str]) -> None:
         )
 
 
+def _describe_tables(tables: set[str]) -> str:
+    # The tables a user named; their deletion stamps go with them.
+    names = sorted(tables - {deletion_stamp(table) for table in tables}) or sorted(tables)
+    shown = ", ".join(names[:5])
+    return shown if len(names) <= 5 else f"{shown} and {len(names) - 5} more table(s)"
+
+
 def note_write(
-    connection: BaseDatabaseWrapper, tables: Iterable[str], *, deletes: bool = False
+    connection: BaseDatabaseWrapper,
+    tables: Iterable[str],
+    *,
+    deletes: bool = False,
+    strict: bool = False,
 ) -> None:
     """Record a write to ``tables``; their stamps move when it is committed.
 
     ``deletes`` also moves the tables' deletion stamps (see ``tables``).
+    ``strict`` raises when a move made right away (autocommit) fails.
     """
     ignored = conf.ignored_tables
     moved: set[str] = set()
@@ -319,7 +342,7 @@ def note_write(
         # Autocommit: the statement has committed. (Under manual transaction
         # management, set_autocommit(False), the commit is out of sight and
         # this is too early; the README says to touch() after such commits.)
-        move_stamps(connection.alias, moved)
+        move_stamps(connection.alias, moved, strict=strict)
         return
     pending = _current_pending(connection)
     pending.tables |= moved
@@ -628,8 +651,15 @@ def touch(*targets: type[Model] | Model | str, using: str | None = None) -> None
     """Move validators for a write the ORM cannot see.
 
     ``targets`` are models (their tables' stamps move), instances (their
-    version moves too, when versioned) or table names. Inside a transaction
-    the stamps move when it commits.
+    version moves too, when versioned) or table names.
+
+    Outside a transaction the stamps move now, and a stamp store that cannot
+    move them (down, or its table never migrated) raises
+    :class:`~django_conditional.stamp_errors.StampMoveError` naming the fix.
+    Inside a transaction they move when it commits, as every write's do: the
+    transaction has committed by then, so a failure is logged (ERROR on the
+    ``django_conditional`` logger), not raised. Call ``touch()`` after the
+    ``atomic()`` block to be told.
     """
     from django_conditional.models import VersionedModel
 
@@ -652,6 +682,6 @@ def touch(*targets: type[Model] | Model | str, using: str | None = None) -> None
             tables = model_tables(target)
         unknown.setdefault(alias or "default", set()).update(tables)
     for alias, tables_ in unknown.items():
-        note_write(connections[alias], tables_, deletes=True)
+        note_write(connections[alias], tables_, deletes=True, strict=True)
     for alias, tables_ in versioned.items():
-        note_write(connections[alias], tables_)
+        note_write(connections[alias], tables_, strict=True)

@@ -4,25 +4,31 @@
 count), ``ConditionalDetailMixin`` for ``DetailView`` (one object, a strong
 tag), ``ConditionalTemplateMixin`` for anything else (``depends_on`` only).
 What computing the validator fetched is what the view renders: no query
-runs twice.
+runs twice. Importable before ``django.setup()``: the derivation (which
+imports the models) is imported on first use.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from django.core.paginator import InvalidPage, Page, Paginator
+from django.db import DatabaseError
 from django.db.models import Model, QuerySet
 from django.http import Http404, HttpRequest
 from django.http.response import HttpResponseBase
 from django.utils.translation import gettext as _
 
 from django_conditional import engine
-from django_conditional.derivation import Derivation, Derived, derive
+from django_conditional.dependencies import ViewConfig, resolve_models
 from django_conditional.engine import ConditionalState, ResponseOptions
 from django_conditional.revalidation import answer_from_kept
+from django_conditional.stamp_errors import raise_if_unmigrated
+
+if TYPE_CHECKING:
+    from django_conditional.derivation import Derivation, Derived
 
 __all__ = [
     "ConditionalDetailMixin",
@@ -54,8 +60,19 @@ class ConditionalViewMixin:
         return None
 
     def get_derivation(self, salts: tuple[str, ...]) -> Derivation:
-        """What the validator is derived from; override to add a queryset."""
+        """What the validator is derived from; override to derive from something else.
+
+        ``salts`` name the page's variant (view, language, deploy, user):
+        pass them on. Return a ``django_conditional.derivation.Derivation``.
+        """
+        from django_conditional.derivation import Derivation
+
         return Derivation(depends_on=self._depends_on(), salts=salts, weak=self.weak)
+
+    @classmethod
+    def get_conditional_config(cls) -> ViewConfig:
+        """What check E005 validates: the view's dotted name and its ``depends_on``."""
+        return ViewConfig(_identity(cls), cls.depends_on)
 
     def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
         """Answer 304/412 before the handler runs; otherwise run it and add the validators."""
@@ -75,7 +92,14 @@ class ConditionalViewMixin:
         revalidated = answer_from_kept(request, lambda _request: variant, per_class.options)
         if revalidated is not None:
             return revalidated
-        self._derived = derive(self.get_derivation((per_class.identity, *salts)), cache_key=variant)
+        from django_conditional.derivation import derive
+
+        derivation = self.get_derivation((per_class.identity, *salts))
+        try:
+            self._derived = derive(derivation, cache_key=variant)
+        except DatabaseError as error:
+            raise_if_unmigrated(error, derivation.using)
+            raise
         validator = self._derived.validator
         request.conditional = ConditionalState(  # type: ignore[attr-defined]
             validator,
@@ -96,6 +120,17 @@ class ConditionalViewMixin:
     def _depends_on(cls) -> tuple[type[Model], ...]:
         return _per_class(cls).depends_on
 
+    def _get_checked_queryset(self) -> QuerySet[Any]:
+        """``get_queryset()``, which must be a QuerySet: the validator is derived from the query."""
+        queryset = self.get_queryset()  # type: ignore[attr-defined]
+        if not isinstance(queryset, QuerySet):
+            raise TypeError(
+                f"{_identity(type(self))}.get_queryset() returned {type(queryset).__name__}; "
+                f"{type(self).__name__} derives its validator from a QuerySet. Set queryset "
+                "or model, or return a QuerySet from get_queryset(), not a list."
+            )
+        return queryset
+
 
 @dataclass(frozen=True, slots=True)
 class _ClassSettings:
@@ -111,19 +146,19 @@ _class_settings: dict[type[ConditionalViewMixin], _ClassSettings] = {}
 def _per_class(cls: type[ConditionalViewMixin]) -> _ClassSettings:
     settings = _class_settings.get(cls)
     if settings is None:
-        from django.apps import apps
-
         options = ResponseOptions(cls.cache_control, cls.vary)
+        identity = _identity(cls)
         settings = _ClassSettings(
             options=options if cls.public else options.per_user(),
-            depends_on=tuple(
-                apps.get_model(model) if isinstance(model, str) else model
-                for model in cls.depends_on
-            ),
-            identity=f"{cls.__module__}.{cls.__qualname__}",
+            depends_on=resolve_models(cls.depends_on, identity),
+            identity=identity,
         )
         _class_settings[cls] = settings
     return settings
+
+
+def _identity(cls: type) -> str:
+    return f"{cls.__module__}.{cls.__qualname__}"
 
 
 class ConditionalTemplateMixin(ConditionalViewMixin):
@@ -135,6 +170,8 @@ class ConditionalDetailMixin(ConditionalViewMixin):
 
     def get_derivation(self, salts: tuple[str, ...]) -> Derivation:
         """Derive from the one row ``get_object()`` would select."""
+        from django_conditional.derivation import Derivation
+
         return Derivation(
             queryset=self._object_queryset,
             single=True,
@@ -145,7 +182,7 @@ class ConditionalDetailMixin(ConditionalViewMixin):
 
     def _object_queryset(self) -> QuerySet[Any]:
         """The queryset ``SingleObjectMixin.get_object`` filters, filtered the same way."""
-        queryset: QuerySet[Any] = self.get_queryset()  # type: ignore[attr-defined]
+        queryset = self._get_checked_queryset()
         pk = self.kwargs.get(self.pk_url_kwarg)  # type: ignore[attr-defined]
         slug = self.kwargs.get(self.slug_url_kwarg)  # type: ignore[attr-defined]
         if pk is not None:
@@ -171,9 +208,11 @@ class ConditionalListMixin(ConditionalViewMixin):
 
     def get_derivation(self, salts: tuple[str, ...]) -> Derivation:
         """Derive from the page of ``get_queryset()`` being shown (or all of it)."""
+        from django_conditional.derivation import Derivation
+
         page_size = self.get_paginate_by(None)  # type: ignore[attr-defined]
         return Derivation(
-            queryset=self.get_queryset,  # type: ignore[attr-defined]
+            queryset=self._get_checked_queryset,
             paginate=None if not page_size else self._paginate,
             depends_on=self._depends_on(),
             salts=salts,

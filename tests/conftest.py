@@ -341,6 +341,17 @@ def age_stamps(seconds: float = 2.0) -> None:
 
 
 @pytest.fixture
-def aged_stamps(db: None) -> Callable[..., None]:
-    """``age_stamps``, for tests that call it after their own setup."""
-    return age_stamps
+def stamp_table_missing(transactional_db: None) -> Iterator[None]:
+    """The stamp table is gone for the test, as before ``migrate``; back afterwards."""
+    from django.db import connection
+
+    from django_conditional.stamp_errors import STAMP_TABLE
+
+    quote = connection.ops.quote_name
+    with connection.cursor() as cursor:
+        cursor.execute(f"ALTER TABLE {quote(STAMP_TABLE)} RENAME TO {quote('hidden_stamps')}")
+    try:
+        yield
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute(f"ALTER TABLE {quote('hidden_stamps')} RENAME TO {quote(STAMP_TABLE)}")

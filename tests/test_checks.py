@@ -2,24 +2,36 @@
 
 from __future__ import annotations
 
+import types
+from io import StringIO
+
 import pytest
 from django.core.management import call_command
 from django.core.management.base import SystemCheckError
+from django.urls import include, path
+from django.views.generic import TemplateView
 
 from django_conditional.checks import (
     check_caches,
+    check_setting_ranges,
     check_setting_types,
     check_stamp_connections,
+    check_stamp_table,
     check_stamp_tracking,
     check_unknown_settings,
+    check_view_dependencies,
     connecting_per_request,
 )
 from django_conditional.conf import conf
+from django_conditional.decorators import conditional
+from django_conditional.views import ConditionalTemplateMixin
 
 
 def test_no_messages_by_default():
     assert check_unknown_settings() == []
     assert check_setting_types() == []
+    assert check_setting_ranges() == []
+    assert check_view_dependencies() == []
 
 
 def test_w001_unknown_setting(settings):
@@ -57,6 +69,7 @@ def test_conf_reads_cached_settings_and_follows_changes(settings):
         pytest.param("CONDITIONAL_CACHE_TIMEOUT", True, id="timeout-bool"),
         pytest.param("CONDITIONAL_DEPLOY_VERSION", 2, id="deploy-version"),
         pytest.param("CONDITIONAL_IGNORED_TABLES", "django_session", id="ignored-tables-str"),
+        pytest.param("CONDITIONAL_IGNORED_TABLES", ["django_session", 3], id="ignored-table-int"),
         pytest.param("CONDITIONAL_STAMP_CACHE", ["redis"], id="stamp-cache"),
     ],
 )
@@ -192,3 +205,148 @@ def test_w005_redis_stamps_that_cannot_be_mirrored(settings, stamp_cache, tracki
     settings.CONDITIONAL_STAMP_TRACKING = tracking
     ids = [m.id for m in check_stamp_tracking()]
     assert ids == (["django_conditional.W005"] if warned else [])
+
+
+def test_conditional_touch_fails_when_the_stamp_table_is_missing(stamp_table_missing):
+    from django.core.management import CommandError
+
+    with pytest.raises(CommandError) as raised:
+        call_command("conditional_touch", "testapp.Note")
+    message = str(raised.value)
+    assert message.startswith("Could not move the change stamps of testapp_note in 'default': ")
+    assert message.endswith(
+        "Run 'python manage.py migrate' (django_conditional's migration creates it)."
+    )
+
+
+@pytest.mark.parametrize(
+    ("setting", "value", "expected"),
+    [
+        pytest.param(
+            "CONDITIONAL_LOCAL_CACHE_SIZE", -1, "0 or more entries (0 keeps none)", id="local-size"
+        ),
+        pytest.param(
+            "CONDITIONAL_CACHE_TIMEOUT",
+            -60,
+            "0 or more seconds, or None to keep until evicted",
+            id="timeout",
+        ),
+    ],
+)
+def test_e004_setting_out_of_range(settings, setting, value, expected):
+    setattr(settings, setting, value)
+    [message] = check_setting_ranges()
+    assert message.id == "django_conditional.E004"
+    assert message.msg == f"{setting} is {value!r}; expected {expected}."
+    assert message.hint.startswith(f"Fix {setting} in your settings")
+
+
+def test_e004_leaves_wrong_types_to_e001(settings):
+    settings.CONDITIONAL_LOCAL_CACHE_SIZE = "-1"
+    assert check_setting_ranges() == []
+
+
+def _urlconf(*patterns):
+    module = types.ModuleType("misconfigured_urls")
+    module.urlpatterns = list(patterns)
+    return module
+
+
+class TypoList(ConditionalTemplateMixin, TemplateView):
+    template_name = "unused.html"
+    depends_on = ["testapp.Athor"]
+
+
+def test_e005_class_based_view_with_a_depends_on_typo(settings):
+    settings.ROOT_URLCONF = _urlconf(
+        path("fine/", TemplateView.as_view()),
+        path("nested/", include([path("typo/", TypoList.as_view())])),
+        path("again/", TypoList.as_view()),
+    )
+    [message] = check_view_dependencies()
+    assert message.id == "django_conditional.E005"
+    assert message.msg.startswith(
+        "tests.test_checks.TypoList: depends_on names 'testapp.Athor', which is not an "
+        "installed model"
+    )
+    assert message.hint.startswith("Did you mean 'testapp.Author'?")
+
+
+def test_e005_function_view_decorated_before_the_apps_were_ready(settings, monkeypatch):
+    from django.apps import apps
+
+    monkeypatch.setattr(apps, "ready", False)
+
+    @conditional(depends_on=["testapp.Athor"])
+    def page(request):
+        raise AssertionError("not called by the check")
+
+    monkeypatch.setattr(apps, "ready", True)
+    settings.ROOT_URLCONF = _urlconf(path("page/", page))
+    [message] = check_view_dependencies()
+    assert message.id == "django_conditional.E005"
+    assert "page: depends_on names 'testapp.Athor'" in message.msg
+
+
+def test_e005_function_view_decorated_while_the_urlconf_loads(settings):
+    class RaisingUrls(types.ModuleType):
+        @property
+        def urlpatterns(self):
+            # Decorated on import of the URLconf, the app registry ready: it raises.
+            @conditional(depends_on=["testapp.Athor"])
+            def page(request): ...
+
+            return [path("page/", page)]
+
+    settings.ROOT_URLCONF = RaisingUrls("raising_urls")
+    [message] = check_view_dependencies()
+    assert message.id == "django_conditional.E005"
+    assert "page: depends_on names 'testapp.Athor'" in message.msg
+
+
+@pytest.mark.django_db(transaction=True)
+def test_w006_stamp_table_missing(stamp_table_missing):
+    [message] = check_stamp_table(databases=["default"])
+    assert message.id == "django_conditional.W006"
+    assert message.msg.startswith(
+        "The stamp table django_conditional_changestamp does not exist in database 'default'"
+    )
+    assert (
+        message.hint
+        == "Run 'python manage.py migrate' (django_conditional's migration creates it)."
+    )
+
+
+@pytest.mark.django_db(transaction=True)
+def test_w006_only_for_the_databases_checked_and_stamps_in_the_database(
+    stamp_table_missing, settings
+):
+    assert check_stamp_table(databases=None) == []
+    settings.CONDITIONAL_STAMP_CACHE = "default"
+    assert check_stamp_table(databases=["default"]) == []
+
+
+@pytest.mark.django_db(transaction=True)
+def test_w006_is_run_by_check_database(stamp_table_missing):
+    out = StringIO()
+    call_command("check", "--database", "default", stderr=out, stdout=out)
+    assert "django_conditional.W006" in out.getvalue()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_w006_is_silent_while_migrate_runs(stamp_table_missing):
+    from django.core.management.commands.migrate import Command as Migrate
+
+    seen = []
+
+    class Recording(Migrate):
+        def handle(self, *args, **options):
+            seen.append(check_stamp_table(databases=["default"]))
+
+    Recording().run_from_argv(["manage.py", "migrate"])
+    assert seen == [[]]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_no_w006_when_migrated():
+    assert check_stamp_table(databases=["default"]) == []

@@ -6,6 +6,7 @@ per-test transaction (``transactional_db``).
 
 from __future__ import annotations
 
+import logging
 import re
 
 import pytest
@@ -170,8 +171,7 @@ def test_the_warm_304_derives_nothing_and_builds_no_queryset(client, articles, m
     """A revalidation matching a validator this process kept: answered before anything else."""
     from django.db.models import QuerySet
 
-    from django_conditional import decorators
-    from django_conditional import views as mixins
+    from django_conditional import derivation
 
     first = client.get(path)
     work = []
@@ -182,8 +182,8 @@ def test_the_warm_304_derives_nothing_and_builds_no_queryset(client, articles, m
         original_init(self, *args, **kwargs)
 
     monkeypatch.setattr(QuerySet, "__init__", counting_init)
-    for module in (decorators, mixins):
-        monkeypatch.setattr(module, "derive", lambda *args, **kwargs: work.append("derive"))
+    # The decorator and the mixins import derive() from there on each use.
+    monkeypatch.setattr(derivation, "derive", lambda *args, **kwargs: work.append("derive"))
     assert revalidate(client, path, first).status_code == 304
     assert work == []
 
@@ -415,3 +415,204 @@ def test_depends_on_is_read_once_even_from_a_generator(rf):
     assert view(rf.get("/"))["ETag"] == first["ETag"]
     Note.objects.create(text="n")
     assert view(rf.get("/"))["ETag"] != first["ETag"]
+
+
+# --- Misuse: errors that name the view and the fix ------------------------------------
+
+
+def test_a_depends_on_typo_fails_when_the_decorator_is_applied():
+    from django.core.exceptions import ImproperlyConfigured
+
+    from django_conditional.decorators import conditional
+
+    with pytest.raises(ImproperlyConfigured) as raised:
+
+        @conditional(depends_on=["testapp.Athor"])
+        def page(request): ...
+
+    assert str(raised.value).startswith(
+        "tests.test_conditional.test_a_depends_on_typo_fails_when_the_decorator_is_applied"
+        ".<locals>.page: depends_on names 'testapp.Athor', which is not an installed model"
+    )
+    assert "Did you mean 'testapp.Author'?" in str(raised.value)
+
+
+def test_a_depends_on_typo_before_the_apps_are_ready_fails_on_first_use(rf, monkeypatch):
+    from django.apps import apps
+    from django.core.exceptions import ImproperlyConfigured
+
+    from django_conditional.decorators import conditional
+
+    monkeypatch.setattr(apps, "ready", False)
+
+    @conditional(depends_on=["testapp.Athor"], public=True)
+    def page(request):
+        raise AssertionError("the view must not run")
+
+    monkeypatch.setattr(apps, "ready", True)
+    with pytest.raises(ImproperlyConfigured, match=r"page: depends_on names 'testapp\.Athor'"):
+        page(rf.get("/"))
+
+
+def test_a_class_based_view_with_a_depends_on_typo_fails_on_first_use(rf):
+    from django.core.exceptions import ImproperlyConfigured
+    from django.views.generic import TemplateView
+
+    from django_conditional.views import ConditionalTemplateMixin
+
+    class Typo(ConditionalTemplateMixin, TemplateView):
+        template_name = "unused.html"
+        depends_on = ["testapp.Athor"]
+
+    with pytest.raises(ImproperlyConfigured, match=r"Typo: depends_on names 'testapp\.Athor'"):
+        Typo.as_view()(rf.get("/"))
+
+
+def _returns_a_list(request):
+    return list(Article.objects.all())
+
+
+def _returns_the_object(request):
+    return Article.objects.get()
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        pytest.param(
+            {"queryset": _returns_a_list},
+            r"@conditional\(queryset=\.\.\.\) on tests\.test_conditional\.page: _returns_a_list "
+            r"returned list \[<Article: A0>\]; expected a QuerySet, such as "
+            r"Article\.objects\.filter\(\.\.\.\)\[:50\], not a list of its rows\.",
+            id="queryset-list",
+        ),
+        pytest.param(
+            {"object": _returns_the_object},
+            r"@conditional\(object=\.\.\.\) on tests\.test_conditional\.page: _returns_the_object "
+            r"returned Article <Article: A0>; expected a QuerySet that selects one row, such as "
+            r"Article\.objects\.filter\(slug=slug\), not the object itself\.",
+            id="object-instance",
+        ),
+    ],
+)
+def test_a_function_returning_no_queryset_is_a_type_error(rf, author, arguments, message):
+    from django_conditional.decorators import conditional
+
+    Article.objects.create(title="A0", author=author)
+
+    def page(request):
+        raise AssertionError("the view must not run")
+
+    page.__qualname__ = "page"
+    view = conditional(public=True, **arguments)(page)
+    with pytest.raises(TypeError, match=message):
+        view(rf.get("/"))
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        pytest.param(
+            {"queryset": [1, 2]},
+            r"conditional\(queryset=\.\.\.\) takes a QuerySet or a function of the view's "
+            r"arguments returning one, not list \[1, 2\]\.",
+            id="queryset-list",
+        ),
+        pytest.param(
+            {"object": "slug"},
+            r"conditional\(object=\.\.\.\) takes a function of the view's arguments returning "
+            r"a QuerySet that selects one row, not 'slug'",
+            id="object-not-callable",
+        ),
+        pytest.param(
+            {"depends_on": Author},
+            r"conditional\(depends_on=\.\.\.\) takes a list of models or 'app_label\.ModelName' "
+            r"strings, not one alone: write depends_on=\[Author\]\.",
+            id="depends-on-one-model",
+        ),
+        pytest.param(
+            {"salt": "theme"},
+            r"conditional\(salt=\.\.\.\) takes a function of the request, not 'theme'",
+            id="salt-not-callable",
+        ),
+    ],
+)
+def test_arguments_of_the_wrong_type_fail_at_once(arguments, message):
+    from django_conditional.decorators import conditional
+
+    with pytest.raises(TypeError, match=message):
+        conditional(**arguments)
+
+
+@pytest.mark.parametrize("path", ["/data/articles/", "/data/notes/", "/cbv/articles/"])
+def test_a_missing_stamp_table_names_migrate(client, stamp_table_missing, caplog, path):
+    from django.core.exceptions import ImproperlyConfigured
+
+    expected = (
+        "django_conditional cannot read its change stamps: the table "
+        "django_conditional_changestamp does not exist in database 'default'. Run 'python "
+        "manage.py migrate' (django_conditional's migration creates it)."
+    )
+    client.raise_request_exception = True
+    with pytest.raises(ImproperlyConfigured) as raised:
+        client.get(path)
+    assert str(raised.value) == expected
+    assert expected in [
+        record.getMessage() for record in caplog.records if record.name == "django_conditional"
+    ]
+
+
+# --- Logging: every decision at DEBUG, the warm 304 included ----------------------------
+
+
+@pytest.mark.parametrize("path", ["/data/articles/", "/cbv/articles/"])
+def test_every_304_is_logged_at_debug(client, articles, caplog, path):
+    first = client.get(path)
+    with caplog.at_level(logging.DEBUG, logger="django_conditional"):
+        assert revalidate(client, path, first).status_code == 304  # kept
+        forget_validators()
+        assert revalidate(client, path, first).status_code == 304  # derived again
+    decisions = [r.getMessage() for r in caplog.records if r.getMessage().startswith("GET")]
+    assert len(decisions) == 2
+    for message, source in zip(
+        decisions, ("kept in this process", "derived for this request"), strict=True
+    ):
+        assert message.startswith(
+            f"GET {path}: 304 (If-None-Match matched the current representation); "
+            f"validator etag={first['ETag']} last_modified="
+        )
+        assert message.endswith(f"; {source}")
+
+
+def test_the_warm_304_formats_nothing_without_debug_logging(client, articles, monkeypatch):
+    from django_conditional import engine
+
+    first = client.get("/data/articles/")
+    logged = []
+    monkeypatch.setattr(engine, "log_revalidated", lambda *args, **kwargs: logged.append(args))
+    logging.getLogger("django_conditional").setLevel(logging.INFO)
+    try:
+        assert revalidate(client, "/data/articles/", first).status_code == 304
+    finally:
+        logging.getLogger("django_conditional").setLevel(logging.NOTSET)
+    assert logged == []
+
+
+def test_a_list_view_whose_get_queryset_is_a_list_is_a_type_error(rf, articles):
+    from django.views.generic import ListView
+
+    from django_conditional.views import ConditionalListMixin
+
+    class Listed(ConditionalListMixin, ListView):
+        public = True
+
+        def get_queryset(self):
+            return list(Article.objects.all())
+
+    with pytest.raises(TypeError) as raised:
+        Listed.as_view()(rf.get("/"))
+    assert str(raised.value) == (
+        "tests.test_conditional.test_a_list_view_whose_get_queryset_is_a_list_is_a_type_error"
+        ".<locals>.Listed.get_queryset() returned list; Listed derives its validator from a "
+        "QuerySet. Set queryset or model, or return a QuerySet from get_queryset(), not a list."
+    )

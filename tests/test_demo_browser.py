@@ -184,12 +184,16 @@ def test_following_a_link_back_to_the_list_revalidates(page, site, server_log):
     assert page.get_by_role("link", name="The first web page").is_visible()
 
 
-def edit_title_in_the_admin(page, pk, title):
+def open_in_the_admin(page, pk):
     page.goto(f"/admin/login/?next=/admin/demo/article/{pk}/change/")
     page.get_by_label("Username").fill("editor")
     page.get_by_label("Password").fill(ADMIN_PASSWORD)
     page.get_by_role("button", name="Log in").click()
     page.wait_for_url(f"**/admin/demo/article/{pk}/change/")
+
+
+def edit_title_in_the_admin(page, pk, title):
+    open_in_the_admin(page, pk)
     page.locator("#id_title").fill(title)
     page.locator("input[name=_save]").click()
     page.wait_for_url("**/admin/demo/article/")
@@ -225,3 +229,31 @@ def test_an_edit_in_the_admin_keeps_other_articles_304(page, site, server_log):
         edited, if_none_match=edited_etag, status=200
     )
     assert page.get_by_role("heading", name="The first web page, revised").is_visible()
+
+
+# Layout -------------------------------------------------------------------------------
+
+
+def test_the_footer_ends_a_short_page_at_the_bottom_of_the_window(page, site):
+    page.set_viewport_size({"width": 1000, "height": 2400})
+    page.goto("/about/")
+    footer_bottom = page.evaluate(
+        "() => document.querySelector('footer.site').getBoundingClientRect().bottom"
+    )
+    # No band of the page's grey below the footer.
+    assert footer_bottom == 2400
+
+
+def test_the_comment_inline_is_no_wider_than_the_admin_form(page, site):
+    page.set_viewport_size({"width": 1280, "height": 900})
+    open_in_the_admin(page, site["pk"])
+    form, inline, page_width, window_width = page.evaluate(
+        """() => [
+            document.querySelector('#article_form').getBoundingClientRect().width,
+            document.querySelector('.inline-group table').getBoundingClientRect().width,
+            document.documentElement.scrollWidth,
+            document.documentElement.clientWidth,
+        ]"""
+    )
+    assert inline <= form
+    assert page_width == window_width  # no horizontal scrolling

@@ -8,6 +8,7 @@ import pytest
 from django.db import connection, transaction
 from django.test import override_settings
 
+from django_conditional.stamp_errors import StampMoveError
 from django_conditional.stamps import read_stamps
 from django_conditional.tracking import touch, written_tables
 from tests.testapp.models import Article, Author, Comment, Note, Tag
@@ -253,3 +254,56 @@ def test_stamps_move_before_the_applications_commit_hooks(transactional_db):
         Note.objects.create(text="n")
     assert seen
     assert seen[0] != before
+
+
+# --- touch() when the stamps cannot move ---------------------------------------------
+
+
+def test_touch_raises_when_the_stamp_table_is_missing(stamp_table_missing):
+    with pytest.raises(StampMoveError) as raised:
+        touch(Note)
+    message = str(raised.value)
+    assert message.startswith("Could not move the change stamps of testapp_note")
+    assert "Run 'python manage.py migrate'" in message
+
+
+@pytest.mark.parametrize(
+    ("stamp_cache", "advice"),
+    [
+        pytest.param(None, "Check that database 'default' answers", id="database"),
+        pytest.param(
+            "default",
+            "Check that the stamp cache 'default' (CONDITIONAL_STAMP_CACHE) answers",
+            id="cache",
+        ),
+    ],
+)
+def test_touch_raises_when_the_stamp_store_is_down(
+    transactional_db, monkeypatch, stamp_cache, advice
+):
+    from django_conditional import stamps
+
+    def refuse(alias, tables):
+        raise ConnectionError("Connection refused")
+
+    with override_settings(CONDITIONAL_STAMP_CACHE=stamp_cache):
+        monkeypatch.setattr(stamps.get_stamp_store(), "move", refuse)
+        with pytest.raises(StampMoveError) as raised:
+            touch("legacy_prices")
+    assert str(raised.value) == (
+        "Could not move the change stamps of legacy_prices in 'default': Connection refused. "
+        f"{advice}, then run it again."
+    )
+
+
+def test_touch_inside_a_transaction_logs_a_failure_at_commit(
+    stamp_table_missing, caplog, django_capture_on_commit_callbacks
+):
+    with (
+        caplog.at_level(logging.ERROR, logger="django_conditional"),
+        django_capture_on_commit_callbacks(execute=True),
+        transaction.atomic(),
+    ):
+        touch(Note)
+    [record] = caplog.records
+    assert "conditional_touch" in record.getMessage()

@@ -8,7 +8,9 @@ and the models' mixins see every write. Each change page shows the row's
 from collections.abc import Sequence
 from typing import ClassVar
 
+from django import forms
 from django.contrib import admin
+from django.db import models
 
 from testproject.demo.models import Article, Author, Comment, Tag
 
@@ -33,6 +35,11 @@ class CommentInline(admin.TabularInline):
     model = Comment
     extra = 0
     fields = ("author_name", "body", "created_at")
+    # The admin's large textarea (48em) makes the inline's table wider than the
+    # form above it; a few rows of 40 columns fit beside the other fields.
+    formfield_overrides = {
+        models.TextField: {"widget": forms.Textarea(attrs={"rows": 3, "cols": 40})},
+    }
 
 
 @admin.register(Article)

@@ -2,7 +2,8 @@
 
 For writes Django did not see (a data import, another service without the
 triggers) and after an outage of the stamp store: every validator derived
-from the named models changes, so no client keeps a stale copy.
+from the named models changes, so no client keeps a stale copy. Exits
+non-zero, saying what to do, when the stamps could not be moved.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import DEFAULT_DB_ALIAS
 from django.db.models import Model
 
+from django_conditional.stamp_errors import StampMoveError
 from django_conditional.tables import model_tables
 from django_conditional.tracking import touch
 
@@ -49,7 +51,12 @@ class Command(BaseCommand):
         )
         tables = {table for model in models for table in model_tables(model)}
         # touch() also moves what versions cannot show: the change is unknown.
-        touch(*sorted(tables), using=options["database"])
+        try:
+            touch(*sorted(tables), using=options["database"])
+        except StampMoveError as error:
+            # A non-zero exit: this command is what the README says to run after
+            # an outage, so "done" must mean done.
+            raise CommandError(str(error)) from error
         self.stdout.write(f"Moved the stamps of {len(tables)} table(s) in {options['database']!r}.")
 
 
