@@ -100,10 +100,12 @@ def derive(derivation: Derivation, *, cache_key: Sequence[str] | None = None) ->
     # A validator from stamps alone costs one stamp read and a hash: kept in
     # this process only, where it saves the hash (validator_cache).
     shared = derivation.queryset is not None
+    previous: Validator | None = None
     if variant is not None:
         validator = validator_cache.lookup(variant, shared=shared)
         if validator is not None:
             return Derived(validator=validator, cached=True)
+        previous = validator_cache.kept(variant)
     queryset = derivation.queryset() if derivation.queryset is not None else None
     alias = derivation.using or (queryset.db if queryset is not None else "default")
     tables, tagged_tables = _stamped_tables(derivation, queryset)
@@ -113,11 +115,20 @@ def derive(derivation: Derivation, *, cache_key: Sequence[str] | None = None) ->
     settled = last_modified is not None and date_is_settled(alias, last_modified)
     stamp_of = dict(zip(tables, stamps, strict=True))
     derived = _compute(derivation, queryset, [(t, stamp_of[t]) for t in tagged_tables])
-    derived.validator = Validator(
-        etag=derived.validator.etag,
-        last_modified=_as_datetime(last_modified),
-        last_modified_settled=settled,
-    )
+    etag = derived.validator.etag
+    if previous is not None and previous.etag == etag and previous.last_modified is not None:
+        # The stamps moved for rows the page does not show: the tag is the same, so
+        # is the page, and so is its date (the stamps' newest move would be later,
+        # and clients revalidating by date alone would be sent the page again).
+        derived.validator = previous
+        if not previous.last_modified_settled and date_is_settled(
+            alias, previous.last_modified.timestamp()
+        ):
+            derived.validator = previous.settled()
+    else:
+        derived.validator = Validator(
+            etag=etag, last_modified=_as_datetime(last_modified), last_modified_settled=settled
+        )
     kept = False
     if variant is not None and not connections[alias].in_atomic_block:
         entry = validator_cache.Entry(alias, tables, stamps, derived.validator)

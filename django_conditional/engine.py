@@ -278,7 +278,7 @@ class ConditionalState:
 
     @property
     def last_modified(self) -> dt.datetime | None:
-        """The modification time sent as Last-Modified (aware, UTC)."""
+        """The representation's date (aware, UTC): Last-Modified once it is settled."""
         return None if self.validator is None else self.validator.last_modified
 
     @property

@@ -31,7 +31,7 @@ from django_conditional.http import EntityTag
 from django_conditional.stamps import date_is_settled, read_stamps
 from django_conditional.validators import Validator
 
-__all__ = ["Entry", "clear_local", "lookup", "shared_key", "store"]
+__all__ = ["Entry", "clear_local", "kept", "lookup", "shared_key", "store"]
 
 VariantKey = tuple[str, ...]
 
@@ -132,6 +132,12 @@ def _settle(variant: VariantKey, entry: Entry) -> Validator:
     validator = validator.settled()
     _remember(variant, Entry(entry.alias, entry.tables, entry.stamps, validator))
     return validator
+
+
+def kept(variant: VariantKey) -> Validator | None:
+    """The validator this process last kept for ``variant``, current or not."""
+    entry = _local.get(variant)
+    return None if entry is None else entry.validator
 
 
 def store(variant: VariantKey, entry: Entry, *, shared: bool) -> None:

@@ -8,6 +8,7 @@ from django.db import transaction
 from django.db.models import Prefetch
 
 from django_conditional.derivation import Derivation, derive
+from tests.conftest import age_stamps
 from tests.testapp.models import Article, Author, Code, Comment, Note, Restaurant, Tag
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -193,3 +194,28 @@ def test_related_rows_the_queryset_brings_are_part_of_the_tag(author, queryset, 
     before = tag_of(queryset()[:5] if sliced else queryset())
     write()
     assert tag_of(queryset()[:5] if sliced else queryset()) != before
+
+
+def test_a_page_whose_tag_holds_keeps_its_date_when_other_rows_change(author):
+    """Stamps move for every row of a table; the date moves only when the page changes.
+
+    The date of a derived page is its stamps' newest move, but a recomputation that
+    finds the tag this process kept keeps that validator's date: the tag is exact, so
+    the page (and its date) are as they were.
+    """
+    shown = Article.objects.create(title="shown", author=author)
+    other = Article.objects.create(title="other", author=author)
+    age_stamps()
+    derivation = Derivation(queryset=lambda: Article.objects.filter(pk=shown.pk), single=True)
+    first = derive(derivation, cache_key=("detail",)).validator
+    assert first.last_modified is not None
+    other.save()  # moves the article table's stamp
+    again = derive(derivation, cache_key=("detail",))
+    assert not again.cached  # its stamps moved: recomputed
+    assert again.validator.etag == first.etag
+    assert again.validator.last_modified == first.last_modified
+    shown.save()
+    changed = derive(derivation, cache_key=("detail",)).validator
+    assert changed.etag != first.etag
+    assert changed.last_modified is not None
+    assert changed.last_modified > first.last_modified
