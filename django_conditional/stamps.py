@@ -267,31 +267,39 @@ def snapshot_age(connection: BaseDatabaseWrapper) -> float | None:
     """How long before now the connection's next read's snapshot may have been taken.
 
     0 outside a transaction (every statement takes a fresh snapshot) and on
-    PostgreSQL at READ COMMITTED. In a SQLite transaction, the time since
-    its BEGIN (its snapshot is taken at its first read). None where it
-    cannot be known (MySQL's REPEATABLE READ keeps the snapshot of the
-    transaction's first read; other isolation levels).
+    PostgreSQL at READ COMMITTED (every statement does there too). Otherwise
+    the time since the transaction's first statement: MySQL's REPEATABLE
+    READ and SQLite take the snapshot at the first read, which is no
+    earlier. None when no statement was seen (``note_statement``).
     """
     if not connection.in_atomic_block:
         return 0.0
-    vendor = connection.vendor
-    if vendor == "postgresql":
+    if connection.vendor == "postgresql":
         level = (connection.settings_dict.get("OPTIONS") or {}).get("isolation_level")
         # psycopg's IsolationLevel.READ_COMMITTED is 1.
-        return 0.0 if level is None or int(level) == 1 else None
-    if vendor == "sqlite":
-        began: float | None = getattr(connection, _BEGAN_ATTRIBUTE, None)
-        return None if began is None else time.monotonic() - began
-    return None
+        if level is None or int(level) == 1:
+            return 0.0
+    began: float | None = getattr(connection, _BEGAN_ATTRIBUTE, None)
+    return None if began is None else time.monotonic() - began
 
 
 _BEGAN_ATTRIBUTE = "_conditional_began"
 
 
 def note_statement(connection: BaseDatabaseWrapper, sql: str) -> None:
-    """Called for every statement: remember when a SQLite transaction began (``snapshot_age``)."""
-    if sql.startswith("BEGIN") and connection.vendor == "sqlite":
-        setattr(connection, _BEGAN_ATTRIBUTE, time.monotonic())
+    """Called for every statement: remember when the current transaction began.
+
+    Its first statement inside an atomic block (SQLite's explicit BEGIN
+    starts one anew). Django commits and rolls back without a statement, so
+    a transaction may inherit its predecessor's time until the connection's
+    next statement outside a transaction: an earlier time, which only ever
+    withholds a date.
+    """
+    if connection.in_atomic_block:
+        if sql.startswith("BEGIN") or getattr(connection, _BEGAN_ATTRIBUTE, None) is None:
+            setattr(connection, _BEGAN_ATTRIBUTE, time.monotonic())
+    elif getattr(connection, _BEGAN_ATTRIBUTE, None) is not None:
+        setattr(connection, _BEGAN_ATTRIBUTE, None)
 
 
 @lru_cache(maxsize=256)

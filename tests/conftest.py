@@ -284,13 +284,15 @@ def forget_validators() -> None:
     clear_local()
 
 
-def age_stamps(seconds: float = 2.0) -> None:
+def age_stamps(seconds: float = 10.0) -> None:
     """Date every change stamp ``seconds`` earlier, as if the writes so far were that old.
 
     A Last-Modified is sent only once the stamp store's clock has left its second
     (``django_conditional.stamp_clock``): a test that wants the date right after its
-    setup writes ages them instead of sleeping into the next second. Kept validators
-    are then recomputed (their stamps changed).
+    setup writes ages them instead of sleeping into the next second. Inside a test's
+    transaction a date must also be older than the transaction (its snapshot): hence
+    the default's margin over slow fixtures. Kept validators are then recomputed
+    (their stamps changed).
     """
     from django.apps import apps
     from django.core.cache import caches
