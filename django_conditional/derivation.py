@@ -120,11 +120,7 @@ def derive(derivation: Derivation, *, cache_key: Sequence[str] | None = None) ->
         # The stamps moved for rows the page does not show: the tag is the same, so
         # is the page, and so is its date (the stamps' newest move would be later,
         # and clients revalidating by date alone would be sent the page again).
-        derived.validator = previous
-        if not previous.last_modified_settled and date_is_settled(
-            alias, previous.last_modified.timestamp()
-        ):
-            derived.validator = previous.settled()
+        derived.validator = validator_cache.settle(alias, previous)
     else:
         derived.validator = Validator(
             etag=etag, last_modified=_as_datetime(last_modified), last_modified_settled=settled

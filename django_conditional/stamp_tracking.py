@@ -46,7 +46,7 @@ from django.core.cache.backends.redis import RedisCache
 from django.utils.module_loading import import_string
 
 from django_conditional.conf import conf
-from django_conditional.stamps import STAMP_KEY_PREFIX, CacheStampStore
+from django_conditional.stamps import STAMP_KEY_PREFIX, CacheStampStore, PerThreadByAlias
 
 __all__ = ["TrackedRedisStampStore", "tracking_unavailable_reason"]
 
@@ -92,7 +92,7 @@ class TrackedRedisStampStore:
         self._retry_at = 0.0
         self._failing = False
         # Whether this thread's last read, by alias, came from the mirror.
-        self._mirrored = threading.local()
+        self._mirrored = PerThreadByAlias()
         _stores.add(self)
 
     @property
@@ -112,7 +112,7 @@ class TrackedRedisStampStore:
                 except KeyError:
                     pass
                 else:
-                    self._note_source(alias, mirrored=True)
+                    self._mirrored.set(alias, True)
                     return found
             epoch = self._epoch
             changes = [self._changes.get(key, 0) for key in keys]
@@ -123,7 +123,7 @@ class TrackedRedisStampStore:
                     for key, value, seen in zip(keys, values, changes, strict=True):
                         if self._changes.get(key, 0) == seen:
                             self._tokens[key] = value
-        self._note_source(alias, mirrored=False)
+        self._mirrored.set(alias, False)
         return values
 
     def has_clock(self, alias: str) -> bool:
@@ -137,16 +137,10 @@ class TrackedRedisStampStore:
         certainly reached now will do (``ClockSample``), read from Redis
         again when it does not settle ``last_modified``.
         """
-        if getattr(self._mirrored, "by_alias", {}).get(alias):
+        if self._mirrored.get(alias):
             clock = self._plain.clock
             return None if clock is None else clock.bound_settling(last_modified)
         return self._plain.clock_bound(alias, last_modified)
-
-    def _note_source(self, alias: str, *, mirrored: bool) -> None:
-        by_alias = getattr(self._mirrored, "by_alias", None)
-        if by_alias is None:
-            by_alias = self._mirrored.by_alias = {}
-        by_alias[alias] = mirrored
 
     def move(self, alias: str, tables: Iterable[str]) -> None:
         """Move the stamps in Redis, then drop this process's copies of them."""

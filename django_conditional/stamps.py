@@ -46,6 +46,7 @@ __all__ = [
     "STAMP_KEY_PREFIX",
     "CacheStampStore",
     "DatabaseStampStore",
+    "PerThreadByAlias",
     "ProcessStampStore",
     "StampStore",
     "close_stamp_stores",
@@ -82,6 +83,25 @@ def new_token() -> int:
 
 def _now_millis() -> int:
     return time.time_ns() // 1_000_000
+
+
+class PerThreadByAlias:
+    """A value per thread and database alias: what this thread's last stamp read saw."""
+
+    def __init__(self) -> None:
+        self._local = threading.local()
+
+    def get(self, alias: str) -> Any:
+        """The value this thread set for ``alias``, or None."""
+        values: dict[str, Any] = getattr(self._local, "values", {})
+        return values.get(alias)
+
+    def set(self, alias: str, value: Any) -> None:
+        """Set this thread's value for ``alias``."""
+        values = getattr(self._local, "values", None)
+        if values is None:
+            values = self._local.values = {}
+        values[alias] = value
 
 
 class StampStore(Protocol):
@@ -162,7 +182,7 @@ class DatabaseStampStore:
 
     def __init__(self) -> None:
         # This thread's last clock reading, by alias (read with the stamps).
-        self._readings = threading.local()
+        self._readings = PerThreadByAlias()
 
     def read(self, alias: str, tables: Sequence[str]) -> tuple[int, ...]:
         """Read with one precompiled statement; tables never stamped get a row first."""
@@ -192,17 +212,14 @@ class DatabaseStampStore:
 
     def clock_bound(self, alias: str, last_modified: float) -> float | None:
         """The database's clock as this thread's last read of ``alias`` saw it."""
-        readings: dict[str, float | None] = getattr(self._readings, "by_alias", {})
-        return readings.get(alias)
+        reading: float | None = self._readings.get(alias)
+        return reading
 
     def _remember_clock(self, connection: BaseDatabaseWrapper, rows: list[Any]) -> None:
         reading = None
         if rows and rows[0][2] is not None:
             reading = int(rows[0][2]) / 1000
-        readings = getattr(self._readings, "by_alias", None)
-        if readings is None:
-            readings = self._readings.by_alias = {}
-        readings[connection.alias] = reading
+        self._readings.set(connection.alias, reading)
 
     def _insert_missing(self, connection: BaseDatabaseWrapper, missing: list[str]) -> None:
         vendor = connection.vendor
@@ -340,7 +357,7 @@ class CacheStampStore:
         self.cache_alias = cache_alias
         self.is_redis = isinstance(caches[cache_alias], RedisCache)
         self.clock = ClockSample(self._read_redis_clock) if self.is_redis else None
-        self._readings = threading.local()
+        self._readings = PerThreadByAlias()
         self._script: Any = None  # redis-py's Script for _MOVE_SCRIPT, registered on first use
 
     @staticmethod
@@ -383,8 +400,8 @@ class CacheStampStore:
 
     def clock_bound(self, alias: str, last_modified: float) -> float | None:
         """Redis's clock as this thread's last read saw it; None for other caches."""
-        readings: dict[str, float] = getattr(self._readings, "by_alias", {})
-        return readings.get(alias)
+        reading: float | None = self._readings.get(alias)
+        return reading
 
     # --- Redis ------------------------------------------------------------------------
 
@@ -406,7 +423,7 @@ class CacheStampStore:
         reading = seconds + microseconds / 1_000_000
         assert self.clock is not None
         self.clock.observe(reading)
-        self._remember(alias, reading)
+        self._readings.set(alias, reading)
         tokens = [_as_token(value) for value in values]
         if None in tokens:
             missing = [key for key, token in zip(keys, tokens, strict=True) if token is None]
@@ -416,12 +433,6 @@ class CacheStampStore:
                 for key, token in zip(keys, tokens, strict=True)
             ]
         return tuple(token if token is not None else new_token() for token in tokens)
-
-    def _remember(self, alias: str, reading: float) -> None:
-        readings = getattr(self._readings, "by_alias", None)
-        if readings is None:
-            readings = self._readings.by_alias = {}
-        readings[alias] = reading
 
     def _run_script(self, keys: list[str], mode: str) -> list[Any]:
         client = self._client()

@@ -31,7 +31,7 @@ from django_conditional.http import EntityTag
 from django_conditional.stamps import date_is_settled, read_stamps
 from django_conditional.validators import Validator
 
-__all__ = ["Entry", "clear_local", "kept", "lookup", "shared_key", "store"]
+__all__ = ["Entry", "clear_local", "kept", "lookup", "settle", "shared_key", "store"]
 
 VariantKey = tuple[str, ...]
 
@@ -120,18 +120,30 @@ def lookup(variant: VariantKey, *, shared: bool) -> Validator | None:
 
 
 def _settle(variant: VariantKey, entry: Entry) -> Validator:
-    """The entry's validator, its date settled if the stamps just read show that it can be.
+    """The entry's validator, settled and kept so if the stamps just read show that it can be.
 
-    The stamps equal the entry's, so the page is as it was when computed,
-    and this read's clock decides (``stamps.date_is_settled``).
+    The stamps equal the entry's, so the page is as it was when computed.
     """
-    validator = entry.validator
-    last_modified = validator.last_modified
-    if last_modified is None or not date_is_settled(entry.alias, last_modified.timestamp()):
-        return validator
-    validator = validator.settled()
-    _remember(variant, Entry(entry.alias, entry.tables, entry.stamps, validator))
+    validator = settle(entry.alias, entry.validator)
+    if validator is not entry.validator:
+        _remember(variant, Entry(entry.alias, entry.tables, entry.stamps, validator))
     return validator
+
+
+def settle(alias: str, validator: Validator) -> Validator:
+    """``validator`` with its date settled when this thread's last stamp read shows it can be.
+
+    For a validator of the page as it is now: this read's clock decides
+    (``stamps.date_is_settled``).
+    """
+    last_modified = validator.last_modified
+    if (
+        validator.last_modified_settled
+        or last_modified is None
+        or not date_is_settled(alias, last_modified.timestamp())
+    ):
+        return validator
+    return validator.settled()
 
 
 def kept(variant: VariantKey) -> Validator | None:

@@ -88,11 +88,12 @@ class Validator:
     def representation(self, now: float) -> Representation:
         """The pure HTTP layer's view of this validator at time ``now``."""
         timestamp = self._timestamp
-        sent = self.last_modified_seconds(now)
+        if timestamp is None:
+            return Representation(etag=self.etag, exists=self.exists)
         return Representation(
             etag=self.etag,
-            last_modified=sent if timestamp is None or sent is not None else math.floor(timestamp),
-            last_modified_settled=sent is not None or timestamp is None,
+            last_modified=math.floor(timestamp),
+            last_modified_settled=self.last_modified_seconds(now) is not None,
             exists=self.exists,
         )
 
