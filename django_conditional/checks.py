@@ -66,6 +66,8 @@ _TYPES: list[tuple[str, tuple[type, ...], str]] = [
     ("CONDITIONAL_IGNORED_TABLES", (list, tuple, set, frozenset), "a list of table names"),
     ("CONDITIONAL_STAMP_CACHE", (str, type(None)), "a cache alias (str) or None"),
     ("CONDITIONAL_STAMP_TRACKING", (bool,), "True or False"),
+    ("CONDITIONAL_STAMP_LEASE", (int, float), "a number of seconds"),
+    ("CONDITIONAL_STAMP_MIRROR_WINDOW", (int, float), "a number of seconds"),
 ]
 
 
@@ -94,9 +96,13 @@ def check_setting_types(
 
 
 # (setting, the smallest value that makes sense, what to say was expected)
-_MINIMUMS: list[tuple[str, int, str]] = [
+_MINIMUMS: list[tuple[str, float, str]] = [
     ("CONDITIONAL_LOCAL_CACHE_SIZE", 0, "0 or more entries (0 keeps none)"),
     ("CONDITIONAL_CACHE_TIMEOUT", 0, "0 or more seconds, or None to keep until evicted"),
+    # Below a second, a slow commit could outlast the lease (README, "What happens when").
+    ("CONDITIONAL_STAMP_LEASE", 1, "1 second or more"),
+    # At least a millisecond: pings are sent at half of it.
+    ("CONDITIONAL_STAMP_MIRROR_WINDOW", 0.001, "0.001 seconds or more"),
 ]
 
 
@@ -109,7 +115,7 @@ def check_setting_ranges(
     for name, minimum, expected in _MINIMUMS:
         value = getattr(settings, name, DEFAULTS[name])
         # Wrong types are E001's.
-        if isinstance(value, int) and not isinstance(value, bool) and value < minimum:
+        if isinstance(value, (int, float)) and not isinstance(value, bool) and value < minimum:
             messages.append(
                 Error(
                     f"{name} is {value!r}; expected {expected}.",
@@ -231,6 +237,43 @@ def check_stamp_tracking(
             id="django_conditional.W005",
         )
     ]
+
+
+@register(Tags.caches)
+def check_redis_timeouts(
+    app_configs: Sequence[AppConfig] | None = None, **kwargs: Any
+) -> list[CheckMessage]:
+    """W007: a Redis cache the package reads without socket timeouts.
+
+    redis-py waits forever by default: a paused or unreachable Redis would
+    hold every request that reads stamps or kept validators, and the breaker
+    (``store_health``) that serves pages without it never hears of a failure.
+    """
+    caches = getattr(settings, "CACHES", {})
+    used = {
+        getattr(settings, "CONDITIONAL_STAMP_CACHE", None),
+        getattr(settings, "CONDITIONAL_CACHE", "default"),
+    }
+    messages: list[CheckMessage] = []
+    for alias in sorted(a for a in used if isinstance(a, str)):
+        config = caches.get(alias, {})
+        options = config.get("OPTIONS") or {}
+        if config.get("BACKEND") != _REDIS_CACHE:
+            continue
+        missing = [o for o in ("socket_timeout", "socket_connect_timeout") if o not in options]
+        if missing:
+            messages.append(
+                Warning(
+                    f"Cache {alias!r} (Redis) sets no {' or '.join(missing)}: while Redis "
+                    "is paused or unreachable, every request that reads stamps or kept "
+                    "validators from it waits as long as the operating system lets it, "
+                    "instead of being served at once without validators.",
+                    hint=f"Add to CACHES[{alias!r}]['OPTIONS'], for example: "
+                    '"socket_timeout": 0.5, "socket_connect_timeout": 0.5.',
+                    id="django_conditional.W007",
+                )
+            )
+    return messages
 
 
 @register(Tags.database)

@@ -37,6 +37,14 @@ DEFAULTS: dict[str, Any] = {
     "CONDITIONAL_IGNORED_TABLES": ["django_session", "django_migrations"],
     # A cache alias holding the change stamps; None keeps them in the database.
     "CONDITIONAL_STAMP_CACHE": None,
+    # Seconds a write's stamps stay "in flight" in a stamp cache when the move
+    # after its commit never comes (the writer died or lost the cache): pages
+    # of its tables are served without validators meanwhile.
+    "CONDITIONAL_STAMP_LEASE": 10,
+    # Seconds a process trusts its mirror of Redis stamps after Redis last
+    # proved the tracking connection current; every write's commit waits this
+    # long after moving its stamps, so no mirror can miss the move.
+    "CONDITIONAL_STAMP_MIRROR_WINDOW": 0.02,
 }
 
 # Settings outside our prefix that derived values depend on.
@@ -109,6 +117,16 @@ class Settings:
         """``CONDITIONAL_STAMP_CACHE``: the cache alias holding stamps, or None for the database."""
         value = self._get("CONDITIONAL_STAMP_CACHE")
         return None if value is None else str(value)
+
+    @property
+    def stamp_lease(self) -> float:
+        """``CONDITIONAL_STAMP_LEASE``: seconds a write's stamps stay in flight at most."""
+        return float(self._get("CONDITIONAL_STAMP_LEASE"))
+
+    @property
+    def mirror_window(self) -> float:
+        """``CONDITIONAL_STAMP_MIRROR_WINDOW``: how long a Redis stamp mirror stays trusted."""
+        return float(self._get("CONDITIONAL_STAMP_MIRROR_WINDOW"))
 
     def cache_settings(self, alias: str) -> dict[str, Any]:
         """The ``CACHES`` entry of cache ``alias``."""

@@ -36,7 +36,7 @@ from django_conditional import engine
 from django_conditional.dependencies import ModelReference, ViewConfig
 from django_conditional.engine import ConditionalState, ResponseOptions
 from django_conditional.revalidation import answer_from_kept, reads_stamps_from_memory
-from django_conditional.stamp_errors import raise_if_unmigrated
+from django_conditional.stamp_errors import StampsUnavailable, raise_if_unmigrated
 from django_conditional.validators import Validator
 
 if TYPE_CHECKING:
@@ -95,7 +95,12 @@ def _guard(
                 return await view(request, *args, **kwargs)
             state = await acompute(request, args, kwargs)
             request.conditional = state  # type: ignore[attr-defined]
-            assert state.validator is not None
+            if state.validator is None:  # the stamps cannot be read now
+                refused = engine.unverifiable_response(request)
+                if refused is not None:
+                    return refused
+                response = await view(request, *args, **kwargs)
+                return engine.finish_without_validators(request, response, options)
             early = engine.check_preconditions(request, state.validator, options)
             if early is not None and not early.must_run_view_first(request):
                 return early.response
@@ -120,7 +125,12 @@ def _guard(
             return view(request, *args, **kwargs)
         state = compute(request, args, kwargs)
         request.conditional = state  # type: ignore[attr-defined]
-        assert state.validator is not None
+        if state.validator is None:  # the stamps cannot be read now
+            refused = engine.unverifiable_response(request)
+            if refused is not None:
+                return refused
+            response = view(request, *args, **kwargs)
+            return engine.finish_without_validators(request, response, options)
         early = engine.check_preconditions(request, state.validator, options)
         if early is not None and not early.must_run_view_first(request):
             return early.response
@@ -380,7 +390,11 @@ def conditional(
                 weak=weak,
                 using=using,
             )
-            derived = _derive(derivation, engine.variant_key(request, identity, salts))
+            try:
+                derived = _derive(derivation, engine.variant_key(request, identity, salts))
+            except StampsUnavailable:
+                # Served without validators; the view fetches what it shows.
+                return _state(None, make_queryset, None, None, None)
             return _state(
                 derived.validator,
                 make_queryset,

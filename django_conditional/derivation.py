@@ -25,6 +25,7 @@ from django.http import Http404
 
 from django_conditional import validator_cache
 from django_conditional.aggregates import RowHashSum, row_key_text
+from django_conditional.stamp_errors import StampsUnavailable
 from django_conditional.stamps import date_is_settled, read_stamps, stamps_date
 from django_conditional.tables import (
     deletion_stamp,
@@ -95,6 +96,9 @@ def derive(derivation: Derivation, *, cache_key: Sequence[str] | None = None) ->
     without it nothing is kept. Inside a transaction nothing is kept either:
     its reads may come from a snapshot older than the stamps (MySQL's
     REPEATABLE READ) or see its own uncommitted writes.
+
+    Raises ``StampsUnavailable`` when the stamps cannot be read now: the
+    caller serves the page without validators.
     """
     variant = None if cache_key is None else tuple(cache_key)
     # A validator from stamps alone costs one stamp read and a hash: kept in
@@ -142,13 +146,18 @@ def last_changed(*models: type[Model], using: str = "default") -> dt.datetime | 
     The newest move of the models' change stamps (every write path moves
     them, deletions included), as an aware UTC datetime, or None while it
     cannot be sent: within the second it names, inside a transaction whose
-    snapshot may be older, or with a stamp store that has no clock every
-    process shares. One stamp read (none from a mirror or local memory)::
+    snapshot may be older, with a stamp store that has no clock every
+    process shares, or while the stamps cannot be read (the store is down
+    or a write to the models is in flight). One stamp read (none from a
+    mirror or local memory)::
 
         @condition(last_modified_func=lambda request: last_changed(Article))
     """
     tables = tuple(sorted({table for model in models for table in _all_stamps(model)}))
-    stamps = read_stamps(using, tables)
+    try:
+        stamps = read_stamps(using, tables)
+    except StampsUnavailable:
+        return None
     last_modified = stamps_date(using, stamps)
     if last_modified is None or not date_is_settled(using, last_modified):
         return None

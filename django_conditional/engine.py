@@ -23,7 +23,7 @@ from django.utils.cache import patch_cache_control, patch_vary_headers
 from django.utils.log import log_response
 from django.utils.translation import get_language
 
-from django_conditional import responses
+from django_conditional import responses, store_health
 from django_conditional.conf import conf
 from django_conditional.http import (
     IGNORING_METHODS,
@@ -50,6 +50,7 @@ __all__ = [
     "check_preconditions",
     "evaluate",
     "finish_response",
+    "finish_without_validators",
     "is_conditional",
     "is_revalidation",
     "log_revalidated",
@@ -58,6 +59,7 @@ __all__ = [
     "read_preconditions",
     "request_salts",
     "short_circuit_response",
+    "unverifiable_response",
     "variant_key",
 ]
 
@@ -345,6 +347,49 @@ def check_preconditions(
         return None
     return EarlyResponse(
         decision, short_circuit_response(request, decision, validator, now=now, options=options)
+    )
+
+
+def unverifiable_response(request: HttpRequest) -> HttpResponseBase | None:
+    """The answer when no validator can be derived now (``StampsUnavailable``), or None.
+
+    None means: run the view and send its page without validators (a 200
+    is a right answer to any revalidation). A request whose precondition
+    decides whether it may proceed (If-Match, If-Unmodified-Since, or any
+    precondition of an unsafe method) gets a 503 instead.
+    """
+    meta = request.META
+    guarded = "HTTP_IF_MATCH" in meta or "HTTP_IF_UNMODIFIED_SINCE" in meta
+    # Logged once per outage by store_health, not here per request.
+    if guarded or (request.method not in READ_METHODS and is_conditional(request)):
+        logger.debug("%s %s: 503, precondition not evaluated", request.method, request.path)
+        response = responses.validators_unavailable()
+        _explain_unavailable(response, "503")
+        return response
+    logger.debug("%s %s: served without validators", request.method, request.path)
+    return None
+
+
+def finish_without_validators(
+    request: HttpRequest, response: HttpResponseBase, options: ResponseOptions
+) -> HttpResponseBase:
+    """The view's response when no validator could be derived (after ``unverifiable_response``)."""
+    _explain_unavailable(response, "without-validators")
+    return finish_response(request, response, None, options)
+
+
+def _explain_unavailable(response: HttpResponseBase, outcome: str) -> None:
+    """Say in the debug header which store did not answer, with its breaker's counts."""
+    if not conf.debug_header:
+        return
+    down = [found for found in store_health.snapshot() if not found.available]
+    reason = "; ".join(
+        f"the {found.name} does not answer ({found.last_error}; outage {found.outages}, "
+        f"{found.skipped} request(s) served without it)"
+        for found in down
+    )
+    response.headers["X-Conditional"] = (
+        f"{outcome}; {reason or 'a write to its tables is in flight'}"
     )
 
 

@@ -21,6 +21,7 @@ __all__ = [
     "precondition_failed",
     "precondition_required",
     "request_fields_too_large",
+    "validators_unavailable",
 ]
 
 # The fields a 304 repeats from the 200 it stands for (RFC 9110 section
@@ -112,6 +113,23 @@ def precondition_required(method: str) -> HttpResponse:
         status=428,
         content_type="text/plain; charset=utf-8",
     )
+
+
+def validators_unavailable() -> HttpResponse:
+    """A 503 for a precondition that cannot be evaluated now (the stamps cannot be read).
+
+    Sent instead of guessing: running the request without its precondition
+    could overwrite what the client did not see.
+    """
+    response = HttpResponse(
+        "Service Unavailable: the request's precondition (If-Match or If-Unmodified-Since) "
+        "cannot be evaluated right now. Nothing was changed; send it again shortly.\n",
+        status=503,
+        content_type="text/plain; charset=utf-8",
+    )
+    response.headers["Retry-After"] = "1"
+    response.headers["Cache-Control"] = "no-store"
+    return response
 
 
 def request_fields_too_large(decision: Decision) -> HttpResponse:

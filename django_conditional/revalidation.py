@@ -21,6 +21,7 @@ from django.http.response import HttpResponseBase
 
 from django_conditional import engine
 from django_conditional.engine import ResponseOptions, logger
+from django_conditional.stamp_errors import StampsUnavailable
 from django_conditional.validators import Validator
 
 if TYPE_CHECKING:
@@ -57,7 +58,10 @@ def answer_from_kept(
     if not engine.is_revalidation(request):
         return None
     lookup = _lookup or _bind()[0]
-    validator = lookup(variant_of(request), shared=False)
+    try:
+        validator = lookup(variant_of(request), shared=False)
+    except StampsUnavailable:
+        return None  # the full path serves the page without validators
     if validator is None:
         return None
     # The view does not run: nothing needs request.conditional.

@@ -8,9 +8,12 @@ up, so tokens of one table only grow and never repeat. A page's
 
 Why that date is exact (README, "Last-Modified"): the stamps of a write move
 after its commit, so a move's time is later, on the store's clock, than any
-read that missed the write's data. A reader sends a date only when the
-store's clock had already passed the end of that date's second before its
-stamps were read (``is_settled``); any write the page missed then moves the
+read that missed the write's data. A stamp is also moved once *before* the
+commit (``stamps``, failing safe): that token is negative, the mark of a
+move whose commit may come later than its date, and a page that reads one
+sends no date until the move after the commit replaces it. A reader sends
+a date only when the store's clock had already passed the end of that
+date's second before its stamps were read (``is_settled``); any write the page missed then moves the
 date to a later second, so ``If-Modified-Since`` with the date sent is
 answered 304 only when nothing changed.
 """
@@ -27,6 +30,7 @@ __all__ = [
     "MAX_RATE_ERROR",
     "TOKEN_SPAN",
     "ClockSample",
+    "is_dated",
     "is_settled",
     "next_token",
     "token_from_millis",
@@ -54,14 +58,22 @@ def next_token(previous: int | None, millis: int) -> int:
     later date in the future.
     """
     fresh = token_from_millis(millis)
-    if previous is None or previous < fresh or previous // TOKEN_SPAN > millis + 1000:
+    if previous is None:
+        return fresh
+    previous = abs(previous)  # a move before a commit is followed like any other
+    if previous < fresh or previous // TOKEN_SPAN > millis + 1000:
         return fresh
     return previous + 1
 
 
+def is_dated(token: int) -> bool:
+    """Whether ``token`` dates its move exactly (a move before its commit does not)."""
+    return token > 0
+
+
 def token_seconds(token: int) -> float:
     """When the move that made ``token`` happened, in seconds since the epoch."""
-    return (token // TOKEN_SPAN) / 1000
+    return (abs(token) // TOKEN_SPAN) / 1000
 
 
 def is_settled(last_modified: float, clock_bound: float | None) -> bool:

@@ -17,6 +17,9 @@ from django_conditional.conf import conf
 __all__ = [
     "STAMP_TABLE",
     "StampMoveError",
+    "StampsInFlight",
+    "StampsNotMoved",
+    "StampsUnavailable",
     "advice",
     "is_missing_stamp_table",
     "missing_stamp_table",
@@ -34,6 +37,27 @@ MIGRATE_HINT = "Run 'python manage.py migrate' (django_conditional's migration c
 
 class StampMoveError(RuntimeError):
     """``touch()`` could not move the stamps; the message says why and what to do."""
+
+
+class StampsNotMoved(StampMoveError, DatabaseError):
+    """A write's stamps could not be moved before its commit: the write was rolled back.
+
+    A ``DatabaseError``, so that ``atomic()`` rolls the transaction back as
+    for any failed commit; nothing of the write is stored. Retry it once
+    the stamp store answers.
+    """
+
+
+class StampsUnavailable(Exception):
+    """The stamps cannot be read now: the page is served without derived validators.
+
+    The store does not answer (``store_health`` counts it), or a write to
+    one of the tables is between its two stamp moves (``StampsInFlight``).
+    """
+
+
+class StampsInFlight(StampsUnavailable):
+    """A write to one of the tables has moved its stamps before its commit, not yet after it."""
 
 
 def is_missing_stamp_table(error: BaseException) -> bool:

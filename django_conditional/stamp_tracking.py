@@ -20,6 +20,16 @@ Why a stamp read from the mirror is current:
   arrived between the reads (else a write racing the read could be lost).
 - Moves made by this process drop its own copies at once (read your
   writes without waiting for the message).
+- The mirror is used only while Redis has recently proved the connection
+  current: a ``PING`` sent on it at most ``CONDITIONAL_STAMP_MIRROR_WINDOW``
+  ago has been answered, so every invalidation Redis queued before that
+  PING has been applied. A connection that silently stops delivering (a
+  network cut, a paused or overloaded server) ends the trust within the
+  window, and every writer's commit waits that long after moving its
+  stamps (``StampStore.commit_delay``): no mirror can answer from a stamp
+  older than a commit that has returned.
+- Leases (``CacheStampStore.lease_key``) are mirrored like stamps, as the
+  time they end; a lease in force makes the read raise ``StampsInFlight``.
 - When the connection breaks (Redis restarted, the connection killed or
   evicted for a slow consumer), the mirror is emptied, and reads go to Redis
   until it is back: what may have been missed is never used.
@@ -45,7 +55,10 @@ from django.core.cache import caches
 from django.core.cache.backends.redis import RedisCache
 from django.utils.module_loading import import_string
 
+from django_conditional import store_health
 from django_conditional.conf import conf
+from django_conditional.stamp_clock import MAX_RATE_ERROR
+from django_conditional.stamp_errors import StampsInFlight
 from django_conditional.stamps import STAMP_KEY_PREFIX, CacheStampStore, PerThreadByAlias
 
 __all__ = ["TrackedRedisStampStore", "tracking_unavailable_reason"]
@@ -55,6 +68,8 @@ logger = logging.getLogger("django_conditional")
 INVALIDATION_CHANNEL = "__redis__:invalidate"
 # After a failed connection attempt, stamps are read from Redis for this long.
 RETRY_SECONDS = 1.0
+# A PING unanswered for this long means the tracking connection is dead.
+PING_GIVE_UP_SECONDS = 2.0
 # Options of Django's RedisCache that are not redis-py connection options.
 _DJANGO_OPTIONS = {"serializer", "pool_class", "parser_class"}
 
@@ -76,13 +91,22 @@ def tracking_unavailable_reason(cache_alias: str) -> str | None:
 class TrackedRedisStampStore:
     """``CacheStampStore`` for Django's RedisCache, with a per-process mirror of its stamps."""
 
+    prepares = True
+
     def __init__(self, cache_alias: str) -> None:
         self.cache_alias = cache_alias
         self._plain = CacheStampStore(cache_alias)
         self._prefix = caches[cache_alias].make_key(STAMP_KEY_PREFIX)
         self._lock = threading.Lock()
-        self._tokens: dict[str, int] = {}  # full Redis key -> token
-        self._keys: dict[tuple[str, str], str] = {}  # (alias, table) -> full Redis key
+        # Full Redis key -> token for a stamp, or the end of a lease (Redis
+        # milliseconds; 0 for none) for a lease key.
+        self._tokens: dict[str, int] = {}
+        # (alias, table) -> the full Redis keys of its stamp and its lease.
+        self._keys: dict[tuple[str, str], tuple[str, str]] = {}
+        # Monotonic send times: of the PING awaiting its reply, and of the
+        # last one answered (every invalidation queued before it is applied).
+        self._ping_sent_at: float | None = None
+        self._current_as_of = -float("inf")
         # A value read from Redis is kept only if nothing invalidated it
         # during the read: per key, and for everything (a flush, a reset).
         self._changes: dict[str, int] = {}
@@ -100,31 +124,62 @@ class TrackedRedisStampStore:
         """True while the mirror is in use (a stamp not yet mirrored is one round trip)."""
         return self._listener is not None
 
+    @property
+    def health(self) -> store_health.Breaker:
+        """The Redis stamp cache's breaker."""
+        return self._plain.health
+
+    def commit_delay(self) -> float:
+        """The mirror window: how long a mirror may take to hear of a move."""
+        return self._plain.commit_delay()
+
     def read(self, alias: str, tables: Sequence[str]) -> tuple[int, ...]:
         """The tokens, from the mirror when every one is there and current."""
-        keys = [self._key(alias, table) for table in tables]
+        pairs = [self._key(alias, table) for table in tables]
+        keys = [pair[0] for pair in pairs] + [pair[1] for pair in pairs]
         with self._lock:
-            tracking = self._track()
-            if tracking:
-                tokens = self._tokens
+            connected, trusted = self._track()
+            if trusted:
+                mirror = self._tokens
                 try:
-                    found = tuple([tokens[key] for key in keys])
+                    found = [mirror[key] for key in keys]
                 except KeyError:
                     pass
                 else:
                     self._mirrored.set(alias, True)
-                    return found
+                    count = len(tables)
+                    self._raise_if_in_flight(alias, found[count:])
+                    return tuple(found[:count])
             epoch = self._epoch
             changes = [self._changes.get(key, 0) for key in keys]
-        values = self._plain.read(alias, tables)
-        if tracking:
+        tokens, leases = self._plain.read_redis(alias, tables)
+        if connected:
             with self._lock:
-                if self._track() and self._epoch == epoch:
+                if self._track()[0] and self._epoch == epoch:
+                    values = (*tokens, *leases)
                     for key, value, seen in zip(keys, values, changes, strict=True):
                         if self._changes.get(key, 0) == seen:
                             self._tokens[key] = value
         self._mirrored.set(alias, False)
-        return values
+        if any(leases):
+            raise StampsInFlight(alias)
+        return tokens
+
+    def _raise_if_in_flight(self, alias: str, lease_ends: list[int]) -> None:
+        """Raise ``StampsInFlight`` unless Redis's clock has certainly passed every lease's end."""
+        latest = max(lease_ends, default=0)
+        if not latest:
+            return
+        clock = self._plain.clock
+        bound = None if clock is None else clock.lower_bound()
+        if bound is None or bound * 1000 < latest:
+            raise StampsInFlight(alias)
+
+    def prepare(self, alias: str, tables: Iterable[str]) -> None:
+        """Undated stamps and leases in Redis (before a commit); this process's copies dropped."""
+        tables = set(tables)
+        self._plain.prepare(alias, tables)
+        self._drop(alias, tables)
 
     def has_clock(self, alias: str) -> bool:
         """True: Redis's clock dates every move."""
@@ -146,32 +201,51 @@ class TrackedRedisStampStore:
         """Move the stamps in Redis, then drop this process's copies of them."""
         tables = set(tables)
         self._plain.move(alias, tables)
+        self._drop(alias, tables)
+
+    def _drop(self, alias: str, tables: Iterable[str]) -> None:
         with self._lock:
             for table in tables:
-                self._invalidate(self._key(alias, table))
+                for key in self._key(alias, table):
+                    self._invalidate(key)
 
     def close(self) -> None:
         """Stop tracking and forget the mirror (the settings changed, or the tests end)."""
         with self._lock:
             self._reset()
 
-    def _key(self, alias: str, table: str) -> str:
+    def _key(self, alias: str, table: str) -> tuple[str, str]:
         # Worked out once per table: make_key runs the cache's key function.
-        key = self._keys.get((alias, table))
-        if key is None:
-            key = caches[self.cache_alias].make_key(CacheStampStore.key(alias, table))
-            self._keys[alias, table] = key
-        return key
+        keys = self._keys.get((alias, table))
+        if keys is None:
+            cache = caches[self.cache_alias]
+            keys = (
+                cache.make_key(CacheStampStore.key(alias, table)),
+                cache.make_key(CacheStampStore.lease_key(alias, table)),
+            )
+            self._keys[alias, table] = keys
+        return keys
 
     # --- The tracking connection (call with the lock held) ----------------------
 
-    def _track(self) -> bool:
-        """Apply the invalidations that arrived; False when the mirror cannot be trusted."""
+    def _track(self) -> tuple[bool, bool]:
+        """Apply the invalidations that arrived: (connected, whether the mirror is current).
+
+        Connected, values read from Redis may be mirrored; current, the
+        mirror may be used (see the module's docstring).
+        """
         if self._listener is None and not self._connect():
-            return False
+            return False, False
+        now = time.monotonic()
         try:
             while self._listener.can_read(timeout=0):
                 self._apply(self._listener.read_response())
+            if self._ping_sent_at is None:
+                if now - self._current_as_of >= conf.mirror_window / 2:
+                    self._listener.send_command("PING")
+                    self._ping_sent_at = now
+            elif now - self._ping_sent_at > PING_GIVE_UP_SECONDS:
+                raise TimeoutError(f"no reply to PING for {PING_GIVE_UP_SECONDS} s")
         except Exception:
             logger.warning(
                 "Lost Redis stamp tracking on cache %r; reading stamps from Redis until it is back",
@@ -179,10 +253,14 @@ class TrackedRedisStampStore:
                 exc_info=True,
             )
             self._reset()
-            return False
-        return True
+            return False, False
+        return True, now - self._current_as_of < conf.mirror_window * (1 - MAX_RATE_ERROR)
 
     def _apply(self, message: Any) -> None:
+        if isinstance(message, list) and message and message[0] in (b"pong", "pong"):
+            if self._ping_sent_at is not None:
+                self._current_as_of, self._ping_sent_at = self._ping_sent_at, None
+            return
         if not (isinstance(message, list) and len(message) == 3 and message[0] == b"message"):
             return  # a subscription confirmation
         keys = message[2]
@@ -205,6 +283,7 @@ class TrackedRedisStampStore:
         if time.monotonic() < self._retry_at:
             return False
         listener = None
+        began = time.monotonic()
         try:
             listener = _connection(self.cache_alias)
             listener.send_command("CLIENT", "ID")
@@ -231,11 +310,14 @@ class TrackedRedisStampStore:
         self._listener = listener
         self._client_id = own_id
         self._failing = False
+        # Tracking was on before Redis answered: the (empty) mirror is current as of then.
+        self._current_as_of, self._ping_sent_at = began, None
         return True
 
     def _reset(self) -> None:
         listener, self._listener = self._listener, None
         self._forget_all()
+        self._ping_sent_at, self._current_as_of = None, -float("inf")
         if listener is not None:
             try:
                 listener.disconnect()
@@ -247,6 +329,7 @@ class TrackedRedisStampStore:
         self._lock = threading.Lock()
         self._listener = None
         self._forget_all()
+        self._ping_sent_at, self._current_as_of = None, -float("inf")
 
 
 def _servers(location: str | Sequence[str]) -> list[str]:

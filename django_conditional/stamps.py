@@ -13,10 +13,23 @@ also what the opt-in triggers write; the database's clock), or in a Django
 cache shared by every process when ``CONDITIONAL_STAMP_CACHE`` names one
 (Redis's clock; other caches have none, so their pages send no date).
 Either way a read of any number of stamps is one round trip.
+
+Failing safe (README, "What happens when ..."). A read that fails raises
+``StampsUnavailable`` (after one try; ``store_health``'s breaker then
+spares the next requests the wait), and the page is served without
+validators. A write moves its stamps twice: once just before its commit
+(``prepare``; a failure rolls the write back with ``StampsNotMoved``) and
+once after it (``move``, which dates it). In the database both are in the
+write's own transaction and after it; in a cache the first also leaves a
+lease: until the second move or the lease's end (``CONDITIONAL_STAMP_LEASE``)
+reads raise ``StampsInFlight`` and nothing is kept or answered 304, so
+whatever becomes of the writer, no validator of the state before the
+write outlives its commit.
 """
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 from collections.abc import Iterable, Sequence
@@ -31,15 +44,22 @@ from django.db import OperationalError, connections
 from django.db.backends.base.base import BaseDatabaseWrapper
 from django.dispatch import receiver
 
+from django_conditional import store_health
 from django_conditional.conf import conf
 from django_conditional.models import ChangeStamp
 from django_conditional.stamp_clock import (
     MAX_RATE_ERROR,
     ClockSample,
+    is_dated,
     is_settled,
     next_token,
     token_from_millis,
     token_seconds,
+)
+from django_conditional.stamp_errors import (
+    StampsInFlight,
+    StampsUnavailable,
+    is_missing_stamp_table,
 )
 
 __all__ = [
@@ -49,6 +69,8 @@ __all__ = [
     "PerThreadByAlias",
     "ProcessStampStore",
     "StampStore",
+    "StampsInFlight",
+    "StampsUnavailable",
     "close_stamp_stores",
     "date_is_settled",
     "following_token_sql",
@@ -112,12 +134,33 @@ class StampStore(Protocol):
         """Whether a read needs no I/O (it may then run on an event loop)."""
         ...
 
+    @property
+    def health(self) -> store_health.Breaker:
+        """This store's circuit breaker."""
+        ...
+
+    @property
+    def prepares(self) -> bool:
+        """Whether writes must ``prepare`` before their commit (every store but process memory)."""
+        ...
+
     def read(self, alias: str, tables: Sequence[str]) -> tuple[int, ...]:
-        """The current tokens of ``tables`` in database ``alias``, in order; one round trip."""
+        """The current tokens of ``tables`` in database ``alias``, in order; one round trip.
+
+        Raises ``StampsInFlight`` while a write to one of them is between its moves.
+        """
+        ...
+
+    def prepare(self, alias: str, tables: Iterable[str]) -> None:
+        """Move the tokens of ``tables`` just before a write's commit (undated, in flight)."""
         ...
 
     def move(self, alias: str, tables: Iterable[str]) -> None:
         """Replace the tokens of ``tables``: called after the writes committed."""
+        ...
+
+    def commit_delay(self) -> float:
+        """Seconds a commit must not return before, after ``prepare``: 0 unless mirrored."""
         ...
 
     def has_clock(self, alias: str) -> bool:
@@ -176,13 +219,23 @@ def following_token_sql(vendor: str, old: str, fresh: str) -> str:
 
 
 class DatabaseStampStore:
-    """Stamps in the ``django_conditional_changestamp`` table of each database."""
+    """Stamps in the ``django_conditional_changestamp`` table of each database.
+
+    ``prepare`` runs in the write's transaction, so its move commits (or
+    rolls back) with the write and needs no lease.
+    """
 
     reads_from_memory = False
+    prepares = True
 
     def __init__(self) -> None:
         # This thread's last clock reading, by alias (read with the stamps).
         self._readings = PerThreadByAlias()
+        self.health = store_health.breaker("stamp table (CONDITIONAL_STAMP_CACHE = None)")
+
+    def commit_delay(self) -> float:
+        """0: the database's move commits with the write."""
+        return 0.0
 
     def read(self, alias: str, tables: Sequence[str]) -> tuple[int, ...]:
         """Read with one precompiled statement; tables never stamped get a row first."""
@@ -240,6 +293,16 @@ class DatabaseStampStore:
                 missing,
             )
 
+    def prepare(self, alias: str, tables: Iterable[str]) -> None:
+        """Upsert undated tokens in the write's transaction, just before its commit.
+
+        Once (no retry): a deadlock has aborted the transaction, which then
+        rolls back.
+        """
+        ordered = sorted(set(tables))
+        if ordered:
+            self._upsert(connections[alias], ordered, in_flight=True)
+
     def move(self, alias: str, tables: Iterable[str]) -> None:
         """Upsert following tokens, in table order so concurrent movers cannot deadlock."""
         ordered = sorted(set(tables))
@@ -248,7 +311,7 @@ class DatabaseStampStore:
         connection = connections[alias]
         for attempt in range(_MOVE_ATTEMPTS):
             try:
-                self._upsert(connection, ordered)
+                self._upsert(connection, ordered, in_flight=False)
                 return
             except OperationalError:  # noqa: PERF203 (a retry loop; the cost is the point)
                 # A deadlock or lock timeout against a trigger holding a stamp
@@ -257,22 +320,27 @@ class DatabaseStampStore:
                     raise
                 time.sleep(0.01 * (attempt + 1))
 
-    def _upsert(self, connection: BaseDatabaseWrapper, ordered: list[str]) -> None:
+    def _upsert(
+        self, connection: BaseDatabaseWrapper, ordered: list[str], *, in_flight: bool
+    ) -> None:
         vendor = connection.vendor
         if vendor not in _READ_CLOCK_SQL:
             # Another backend: tokens dated by this process's clock, never sent as dates.
             unique_fields = (
                 ["table"] if connection.features.supports_update_conflicts_with_target else None
             )
+            sign = -1 if in_flight else 1
             ChangeStamp.objects.using(connection.alias).bulk_create(
-                [ChangeStamp(table=table, token=new_token()) for table in ordered],
+                [ChangeStamp(table=table, token=sign * new_token()) for table in ordered],
                 update_conflicts=True,
                 unique_fields=unique_fields,
                 update_fields=["token"],
             )
             return
         quote = connection.ops.quote_name
-        sql = _upsert_sql(vendor, quote(STAMP_TABLE), quote("table"), quote("token"), len(ordered))
+        sql = _upsert_sql(
+            vendor, quote(STAMP_TABLE), quote("table"), quote("token"), len(ordered), in_flight
+        )
         with connection.cursor() as cursor:
             cursor.execute(sql, ordered)
 
@@ -330,16 +398,21 @@ def _select_sql(quoted_table_column: str, count: int, vendor: str) -> str:
 
 
 @lru_cache(maxsize=256)
-def _upsert_sql(vendor: str, stamp_table: str, table: str, token: str, count: int) -> str:
-    rows = ", ".join([f"(%s, {token_sql(vendor)})"] * count)
+def _upsert_sql(
+    vendor: str, stamp_table: str, table: str, token: str, count: int, in_flight: bool
+) -> str:
+    # A move before the commit stores its token negated (stamp_clock.is_dated);
+    # either move follows the old token's magnitude, so tokens never repeat.
+    sign = "-" if in_flight else ""
+    rows = ", ".join([f"(%s, {sign}({token_sql(vendor)}))"] * count)
     insert = f"INSERT INTO {stamp_table} ({table}, {token}) VALUES {rows}"
     if vendor == "mysql":
         # VALUES(token): the row's fresh token; MariaDB has no row alias.
-        following = following_token_sql(vendor, token, f"VALUES({token})")
-        return f"{insert} ON DUPLICATE KEY UPDATE {token} = {following}"
+        following = following_token_sql(vendor, f"ABS({token})", f"ABS(VALUES({token}))")
+        return f"{insert} ON DUPLICATE KEY UPDATE {token} = {sign}({following})"
     old = f"{stamp_table}.{token}" if vendor == "postgresql" else token
-    following = following_token_sql(vendor, old, f"excluded.{token}")
-    return f"{insert} ON CONFLICT ({table}) DO UPDATE SET {token} = {following}"
+    following = following_token_sql(vendor, f"ABS({old})", f"ABS(excluded.{token})")
+    return f"{insert} ON CONFLICT ({table}) DO UPDATE SET {token} = {sign}({following})"
 
 
 class CacheStampStore:
@@ -349,9 +422,15 @@ class CacheStampStore:
     from its clock, and each read also reads that clock (``TIME`` first, in
     the same round trip). Other caches have no clock every process shares:
     their tokens are dated by the writer's clock and never sent as dates.
+
+    A write's ``prepare`` leaves a lease key per table, which expires by
+    itself after ``CONDITIONAL_STAMP_LEASE`` seconds (Redis's or Memcached's
+    own expiry) and which the move after the commit deletes; reads fetch
+    the leases with the stamps, in the same round trip.
     """
 
     reads_from_memory = False
+    prepares = True
 
     def __init__(self, cache_alias: str) -> None:
         self.cache_alias = cache_alias
@@ -359,21 +438,37 @@ class CacheStampStore:
         self.clock = ClockSample(self._read_redis_clock) if self.is_redis else None
         self._readings = PerThreadByAlias()
         self._script: Any = None  # redis-py's Script for _MOVE_SCRIPT, registered on first use
+        self.health = store_health.breaker(f"stamp cache {cache_alias!r} (CONDITIONAL_STAMP_CACHE)")
 
     @staticmethod
     def key(alias: str, table: str) -> str:
         """The cache key of one table's stamp."""
         return f"{STAMP_KEY_PREFIX}{alias}:{table}"
 
+    @staticmethod
+    def lease_key(alias: str, table: str) -> str:
+        """The cache key of one table's lease: present while a write is in flight."""
+        return f"{STAMP_KEY_PREFIX}lease/{alias}:{table}"
+
+    def commit_delay(self) -> float:
+        """The mirror window with Redis tracking on (``stamp_tracking``), else 0."""
+        return conf.mirror_window if self.is_redis and conf.stamp_tracking else 0.0
+
     def read(self, alias: str, tables: Sequence[str]) -> tuple[int, ...]:
         """One round trip; a stamp never set (or evicted) gets a fresh token first."""
         if not tables:
             return ()
         if self.is_redis:
-            return self._read_redis(alias, tables)
+            tokens, lease_ends = self.read_redis(alias, tables)
+            if any(lease_ends):
+                raise StampsInFlight(alias)
+            return tokens
         cache = caches[self.cache_alias]
         keys = [self.key(alias, table) for table in tables]
-        found = cache.get_many(keys)
+        leases = [self.lease_key(alias, table) for table in tables]
+        found = cache.get_many(keys + leases)
+        if any(lease in found for lease in leases):
+            raise StampsInFlight(alias)
         missing = [key for key in keys if key not in found]
         if missing:
             for key in missing:
@@ -383,16 +478,36 @@ class CacheStampStore:
         # nothing then matches, which is slow but never stale.
         return tuple(int(found.get(key, new_token())) for key in keys)
 
+    def prepare(self, alias: str, tables: Iterable[str]) -> None:
+        """Undated tokens and a lease per table, before the write's commit."""
+        self._move(alias, tables, in_flight=True)
+
     def move(self, alias: str, tables: Iterable[str]) -> None:
-        """Replace the tokens, kept until replaced again."""
+        """Replace the tokens, kept until replaced again, and end their leases."""
+        self._move(alias, tables, in_flight=False)
+
+    def _move(self, alias: str, tables: Iterable[str], *, in_flight: bool) -> None:
         tables = sorted(set(tables))
         if not tables:
             return
         if self.is_redis:
-            self._run_script(self._redis_keys(alias, tables), "move")
+            mode = "prepare" if in_flight else "move"
+            keys = self._redis_keys(alias, tables)
+            leases = self._redis_keys(alias, tables, lease=True)
+            self._run_script(keys + leases, mode)
             return
-        values = {self.key(alias, table): new_token() for table in tables}
-        caches[self.cache_alias].set_many(values, timeout=None)
+        # Without a script nothing is atomic: leases go up before the tokens change,
+        # and reads fetch the tokens before the leases, so a read that sees a
+        # token of a write in flight sees its lease too (no validator is kept
+        # under it), even if the move after the commit never comes.
+        cache = caches[self.cache_alias]
+        leases = [self.lease_key(alias, table) for table in tables]
+        if in_flight:
+            cache.set_many(dict.fromkeys(leases, 1), timeout=max(1, math.ceil(conf.stamp_lease)))
+        sign = -1 if in_flight else 1
+        cache.set_many({self.key(alias, table): sign * new_token() for table in tables}, None)
+        if not in_flight:
+            cache.delete_many(leases)
 
     def has_clock(self, alias: str) -> bool:
         """True for Redis (its clock); other caches have none."""
@@ -409,22 +524,26 @@ class CacheStampStore:
         # The primary: a replica could answer with a stamp older than a move.
         return caches[self.cache_alias]._cache.get_client(write=True)  # type: ignore[attr-defined]
 
-    def _redis_keys(self, alias: str, tables: Sequence[str]) -> list[str]:
+    def _redis_keys(self, alias: str, tables: Sequence[str], *, lease: bool = False) -> list[str]:
         cache = caches[self.cache_alias]
-        return [cache.make_and_validate_key(self.key(alias, table)) for table in tables]
+        name = self.lease_key if lease else self.key
+        return [cache.make_and_validate_key(name(alias, table)) for table in tables]
 
-    def _read_redis(self, alias: str, tables: Sequence[str]) -> tuple[int, ...]:
+    def read_redis(self, alias: str, tables: Sequence[str]) -> tuple[tuple[int, ...], list[int]]:
+        """The tokens and, per table, its lease's end (Redis milliseconds; 0 for none)."""
         keys = self._redis_keys(alias, tables)
+        lease_keys = self._redis_keys(alias, tables, lease=True)
         pipeline = self._client().pipeline(transaction=False)
         # TIME before MGET: the reading is from before the stamps were read.
         pipeline.time()
-        pipeline.mget(keys)
+        pipeline.mget(keys + lease_keys)
         (seconds, microseconds), values = pipeline.execute()
         reading = seconds + microseconds / 1_000_000
         assert self.clock is not None
         self.clock.observe(reading)
         self._readings.set(alias, reading)
-        tokens = [_as_token(value) for value in values]
+        leases = [_as_token(value) or 0 for value in values[len(keys) :]]
+        tokens = [_as_token(value) for value in values[: len(keys)]]
         if None in tokens:
             missing = [key for key, token in zip(keys, tokens, strict=True) if token is None]
             added = dict(zip(missing, self._run_script(missing, "add"), strict=True))
@@ -432,15 +551,20 @@ class CacheStampStore:
                 token if token is not None else _as_token(added[key])
                 for key, token in zip(keys, tokens, strict=True)
             ]
-        return tuple(token if token is not None else new_token() for token in tokens)
+        found = tuple(token if token is not None else new_token() for token in tokens)
+        return found, leases
 
     def _run_script(self, keys: list[str], mode: str) -> list[Any]:
         client = self._client()
         if self._script is None:
             self._script = client.register_script(_MOVE_SCRIPT)
         script = self._script
-        random_parts = [str(token_from_millis(0)) for _key in keys]  # 0 ms: the random part
-        result: list[Any] = script(keys=keys, args=[mode, *random_parts], client=client)
+        count = len(keys) // 2 if mode != "add" else len(keys)
+        random_parts = [str(token_from_millis(0)) for _key in range(count)]  # 0 ms: the random part
+        lease_millis = str(max(1, round(conf.stamp_lease * 1000)))
+        result: list[Any] = script(
+            keys=keys, args=[mode, lease_millis, *random_parts], client=client
+        )
         return result
 
     def _read_redis_clock(self) -> float:
@@ -458,32 +582,50 @@ def _as_token(value: Any) -> int | None:
         return None
 
 
-# Moves ("move") or creates ("add") stamps with tokens from Redis's clock, in one
-# atomic step (stamp_clock's layout, as 19 decimal digits: Lua numbers are
-# doubles, so the digits are handled as text). ARGV: the mode, then a random
-# part per key. Returns every key's token.
+# Moves stamps ("move" after a commit, "prepare" before it) or creates them
+# ("add") with tokens from Redis's clock, in one atomic step (stamp_clock's
+# layout, as 19 decimal digits, negated for "prepare": Lua numbers are
+# doubles, so the digits are handled as text). KEYS: the stamps, then for
+# "move" and "prepare" their leases; "prepare" sets each lease (its end in
+# Redis milliseconds, expiring then), "move" deletes it. ARGV: the mode, the
+# lease in milliseconds, then a random part per stamp. Returns every stamp's token.
 _MOVE_SCRIPT = """
+local mode = ARGV[1]
 local now = redis.call('TIME')
 local millis = tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000)
+local count = #KEYS
+if mode ~= 'add' then count = #KEYS / 2 end
 local tokens = {}
-for i, key in ipairs(KEYS) do
+for i = 1, count do
+  local key = KEYS[i]
   local old = redis.call('GET', key)
-  local token = string.format('%d%06d', millis, tonumber(ARGV[i + 1]))
-  if ARGV[1] == 'add' and old and tonumber(old) then
+  local bare = old
+  if old and string.sub(old, 1, 1) == '-' then bare = string.sub(old, 2) end
+  local token = string.format('%d%06d', millis, tonumber(ARGV[i + 2]))
+  if mode == 'add' and old and tonumber(old) then
     token = old
-  elseif old and string.len(old) == 19 and old >= token then
-    local old_millis = tonumber(string.sub(old, 1, 13))
-    if old_millis <= millis + 1000 then
-      local count = tonumber(string.sub(old, 14)) + 1
-      if count >= 1000000 then
-        old_millis = old_millis + 1
-        count = 0
+  else
+    if bare and string.len(bare) == 19 and tonumber(bare) and bare >= token then
+      local old_millis = tonumber(string.sub(bare, 1, 13))
+      if old_millis <= millis + 1000 then
+        local following = tonumber(string.sub(bare, 14)) + 1
+        if following >= 1000000 then
+          old_millis = old_millis + 1
+          following = 0
+        end
+        token = string.format('%d%06d', old_millis, following)
       end
-      token = string.format('%d%06d', old_millis, count)
     end
+    if mode == 'prepare' then token = '-' .. token end
   end
   if token ~= old then
     redis.call('SET', key, token)
+  end
+  if mode == 'prepare' then
+    local lease = tonumber(ARGV[2])
+    redis.call('SET', KEYS[count + i], tostring(millis + lease), 'PX', lease)
+  elseif mode == 'move' then
+    redis.call('DEL', KEYS[count + i])
   end
   tokens[i] = token
 end
@@ -501,11 +643,22 @@ class ProcessStampStore:
     """
 
     reads_from_memory = True
+    # One process: its move after a commit cannot be lost while it lives, and
+    # its stamps die with it.
+    prepares = False
 
     def __init__(self) -> None:
         # Tokens by database alias, then table.
         self._tokens: dict[str, dict[str, int]] = {}
         self._lock = threading.Lock()
+        self.health = store_health.breaker("process stamp store")
+
+    def prepare(self, alias: str, tables: Iterable[str]) -> None:
+        """Nothing: see ``prepares``."""
+
+    def commit_delay(self) -> float:
+        """0: no other process reads these stamps."""
+        return 0.0
 
     def read(self, alias: str, tables: Sequence[str]) -> tuple[int, ...]:
         """The tokens; a table never stamped gets one."""
@@ -588,17 +741,45 @@ def _make_cache_store(cache_alias: str) -> StampStore:
 
 
 def read_stamps(alias: str, tables: Sequence[str]) -> tuple[int, ...]:
-    """The current tokens of ``tables`` in database ``alias``."""
-    return get_stamp_store().read(alias, tables)
+    """The current tokens of ``tables`` in database ``alias``.
+
+    Raises ``StampsUnavailable`` when the store does not answer (or its
+    breaker says it did not a moment ago) and ``StampsInFlight`` while a
+    write to one of the tables is in flight: the caller serves the page
+    without validators. Two failures are not hidden: a stamp table that
+    ``migrate`` never made (a mistake to fix, not an outage), and a failed
+    read in a database transaction, which the database has aborted.
+    """
+    store = get_stamp_store()
+    health = store.health
+    if not health.allow():
+        raise StampsUnavailable(health.name)
+    try:
+        tokens = store.read(alias, tables)
+    except StampsInFlight:
+        health.succeeded()
+        raise
+    except Exception as error:
+        if is_missing_stamp_table(error) or (
+            store is _DATABASE_STORE and connections[alias].in_atomic_block
+        ):
+            raise
+        health.failed(error)
+        raise StampsUnavailable(health.name) from error
+    health.succeeded()
+    return tokens
 
 
 def stamps_date(alias: str, stamps: Sequence[int]) -> float | None:
     """When the newest of ``stamps`` (just read from ``alias``) moved; None without one clock.
 
     The exact date of a page built from them: each write to the tables
-    they guard moved one of them, after its commit.
+    they guard moved one of them, after its commit. None too when one of
+    them moved before a commit whose time is unknown (``is_dated``).
     """
     if not stamps or not get_stamp_store().has_clock(alias):
+        return None
+    if not all(is_dated(stamp) for stamp in stamps):
         return None
     return token_seconds(max(stamps))
 
@@ -608,12 +789,18 @@ def date_is_settled(alias: str, last_modified: float) -> bool:
 
     The store's clock must have left the date's second before the data that
     is read after the stamps: before its snapshot, in a transaction
-    (``snapshot_age``).
+    (``snapshot_age``). False when the clock cannot be read.
     """
     age = snapshot_age(connections[alias])
     if age is None:
         return False
-    bound = get_stamp_store().clock_bound(alias, last_modified)
+    store = get_stamp_store()
+    try:
+        bound = store.clock_bound(alias, last_modified)
+    except Exception as error:
+        # Reading the store's clock failed: the date is not sent, the tag still is.
+        store.health.failed(error)
+        return False
     if bound is not None:
         bound -= age * (1 + MAX_RATE_ERROR)
     return is_settled(last_modified, bound)
@@ -623,6 +810,8 @@ def date_is_settled(alias: str, last_modified: float) -> bool:
 def _forget_stores(*, setting: str, **kwargs: Any) -> None:
     if setting in {"CACHES", "CONDITIONAL_STAMP_CACHE", "CONDITIONAL_STAMP_TRACKING"}:
         close_stamp_stores()
+    if setting in {"CACHES", "DATABASES", "CONDITIONAL_STAMP_CACHE", "CONDITIONAL_CACHE"}:
+        store_health.reset_all()  # other stores: what failed before says nothing of them
 
 
 def close_stamp_stores() -> None:

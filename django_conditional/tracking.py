@@ -7,7 +7,11 @@ whatever produced it: ``save()``, ``delete()``, ``QuerySet.update()`` and
 ``SET_NULL``, raw SQL through ``connection.cursor()``. For each INSERT,
 UPDATE, DELETE, REPLACE or TRUNCATE it notes the tables written, and moves
 their stamps once the transaction commits (``on_commit``), so a rolled-back
-transaction or savepoint moves nothing. For an UPDATE of a versioned table
+transaction or savepoint moves nothing. With a shared stamp store the
+stamps also move just before the commit (``prepare``, see ``stamps``): if
+that fails, the commit does not happen, the transaction rolls back and
+the caller gets ``StampsNotMoved``. A statement outside a transaction is
+given one of its own for this. For an UPDATE of a versioned table
 it also adds ``version = version + 1`` (and ``modified``) to the statement
 when the statement does not set them itself.
 
@@ -19,6 +23,7 @@ from __future__ import annotations
 
 import logging
 import re
+import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -35,8 +40,9 @@ from django.dispatch import receiver
 from django.utils import timezone
 
 from django_conditional.conf import conf
-from django_conditional.stamp_errors import StampMoveError, advice
-from django_conditional.stamps import get_stamp_store, note_statement
+from django_conditional.stamp_clock import MAX_RATE_ERROR
+from django_conditional.stamp_errors import StampMoveError, StampsNotMoved, advice
+from django_conditional.stamps import DatabaseStampStore, get_stamp_store, note_statement
 from django_conditional.tables import deletion_stamp, model_tables, models_by_table, table_info
 
 __all__ = ["install", "touch", "written_tables"]
@@ -279,30 +285,99 @@ class _PendingStamps:
 
 
 def move_stamps(alias: str, tables: Iterable[str], *, strict: bool = False) -> None:
-    """Move stamps now. A failure is logged, not raised: the write has committed.
+    """Move stamps now, after a commit. A failure is logged, not raised: the write has committed.
 
-    Except with ``strict`` (``touch()`` outside a transaction, whose only job
-    is the move): then it raises
-    :class:`~django_conditional.stamp_errors.StampMoveError`, saying what to do.
+    Nothing stale is left by a failure: the move before the commit changed
+    the stamps already (``prepare_stamps``), and left them in flight in a
+    cache until its lease ends. With ``strict`` (``touch()`` outside a
+    transaction, whose only job is the move) it raises
+    :class:`~django_conditional.stamp_errors.StampMoveError`, saying what to
+    do, and returns only once every process's mirror must have seen the move.
     """
     tables = set(tables)
     if not tables:
         return
+    store = get_stamp_store()
     try:
-        get_stamp_store().move(alias, tables)
+        store.move(alias, tables)
     except Exception as error:
         if strict:
             raise StampMoveError(
                 f"Could not move the change stamps of {_describe_tables(tables)} in "
                 f"{alias!r}: {error}. {advice(error, alias)}"
             ) from error
-        logger.exception(
-            "Could not move the change stamps of %s in %r after a committed write; "
-            "pages built from them may be answered 304 until they move again. "
-            "Run 'manage.py conditional_touch' once the stamp store is back.",
+        if isinstance(store, DatabaseStampStore):
+            # Its failure says nothing of the next read (see prepare_stamps).
+            consequence = (
+                "they moved in the write's transaction, so validators are current, but pages "
+                "built from them send no Last-Modified until the next write to them"
+            )
+        else:
+            store.health.failed(error)
+            consequence = (
+                "pages built from them are served without validators until their lease ends "
+                f"(CONDITIONAL_STAMP_LEASE, {conf.stamp_lease:g} s), then from the committed data"
+            )
+        logger.error(
+            "Could not move the change stamps of %s in %r after a committed write (%s); %s.",
             ", ".join(sorted(tables)),
             alias,
+            error,
+            consequence,
         )
+        return
+    if strict:
+        _wait_until(_deadline(store.commit_delay()))
+
+
+def prepare_stamps(alias: str, tables: set[str]) -> float:
+    """Move stamps just before a commit; raise ``StampsNotMoved`` if they cannot be.
+
+    Returns how long after now the commit must not return before
+    (``StampStore.commit_delay``).
+    """
+    store = get_stamp_store()
+    if not store.prepares or not tables:
+        return 0.0
+    # The database store's move is a statement in the write's own transaction:
+    # what fails it says nothing of the next write, so no breaker opens for it.
+    health = None if isinstance(store, DatabaseStampStore) else store.health
+    if health is not None and not health.allow():
+        # Not a new failure: the breaker's wait goes on as it was.
+        raise _not_moved(alias, tables, ConnectionError(f"the {health.name} did not answer"))
+    try:
+        store.prepare(alias, tables)
+    except Exception as error:
+        if health is not None:
+            health.failed(error)
+        raise _not_moved(alias, tables, error) from error
+    if health is not None:
+        health.succeeded()
+    return store.commit_delay()
+
+
+def _not_moved(alias: str, tables: set[str], error: BaseException) -> StampsNotMoved:
+    return StampsNotMoved(
+        f"The write to {_describe_tables(tables)} in {alias!r} was rolled back: its change "
+        f"stamps could not be moved before its commit ({error}), and a write the stamps "
+        f"miss could be answered 304 for good. Nothing of it was stored; retry it once the "
+        f"stamp store answers. {advice(error, alias)}"
+    )
+
+
+def _deadline(delay: float) -> float:
+    """The monotonic time ``delay`` seconds from now, as another machine may measure them."""
+    return time.monotonic() + delay * (1 + MAX_RATE_ERROR)
+
+
+def _wait_until(deadline: float) -> None:
+    remaining = deadline - time.monotonic()
+    if remaining > 0:
+        time.sleep(remaining)
+
+
+# Per connection: when its last commit may return (``StampStore.commit_delay``).
+_mirror_deadlines: WeakKeyDictionary[BaseDatabaseWrapper, float] = WeakKeyDictionary()
 
 
 def _describe_tables(tables: set[str]) -> str:
@@ -364,6 +439,16 @@ def _current_pending(connection: BaseDatabaseWrapper) -> _PendingStamps:
     pending = _PendingStamps(connection.alias, savepoints)
     transaction.on_commit(pending, using=connection.alias)
     return pending
+
+
+def _pending_tables(connection: BaseDatabaseWrapper) -> set[str]:
+    """The tables whose stamps the transaction about to commit must move."""
+    tables: set[str] = set()
+    for entry in connection.run_on_commit:
+        callback = entry[1]
+        if isinstance(callback, _PendingStamps) and not callback.done:
+            tables |= callback.tables
+    return tables
 
 
 def _move_committed(hooks: list[Any]) -> None:
@@ -433,15 +518,41 @@ def _track_writes(
         )
     elif write.verb == "INSERT":
         sql = _add_upsert_version_assignment(sql, write, connection)
+    deletes = not versions_show_it
+    if connection.in_atomic_block:
+        result = execute(sql, params, many, context)
+        note_write(connection, write.tables, deletes=deletes)
+        return result
+    if connection.get_autocommit() and _moves_prepared_stamps(write.tables):
+        # A transaction of its own, so that its stamps move before its commit too.
+        with transaction.atomic(using=connection.alias):
+            result = execute(sql, params, many, context)
+            _free_connection(connection, write, sql, context)
+            note_write(connection, write.tables, deletes=deletes)
+        return result
     result = execute(sql, params, many, context)
-    if not connection.in_atomic_block:
-        # The stamps move right away (autocommit): first free the connection.
-        if write.verb == "MULTI" and connection.vendor == "mysql":
-            _prefetch_results(context["cursor"], all_sets=True)
-        elif connection.vendor == "sqlite" and _RETURNING.search(sql) is not None:
-            _prefetch_results(context["cursor"], all_sets=False)
-    note_write(connection, write.tables, deletes=not versions_show_it)
+    # The stamps move right away: first free the connection.
+    _free_connection(connection, write, sql, context)
+    note_write(connection, write.tables, deletes=deletes)
     return result
+
+
+def _moves_prepared_stamps(tables: Iterable[str]) -> bool:
+    """Whether a write to ``tables`` moves stamps of a store that moves them before commits."""
+    if _migrating or not get_stamp_store().prepares:
+        return False
+    ignored = conf.ignored_tables
+    return any(table not in ignored for table in tables)
+
+
+def _free_connection(
+    connection: BaseDatabaseWrapper, write: _Write, sql: str, context: dict[str, Any]
+) -> None:
+    """Read a statement's pending results, so the connection may run the next one (or COMMIT)."""
+    if write.verb == "MULTI" and connection.vendor == "mysql":
+        _prefetch_results(context["cursor"], all_sets=True)
+    elif connection.vendor == "sqlite" and _RETURNING.search(sql) is not None:
+        _prefetch_results(context["cursor"], all_sets=False)
 
 
 @dataclass
@@ -567,10 +678,34 @@ def install(connection: BaseDatabaseWrapper) -> None:
                 _move_committed(hooks)
             finally:
                 connection.run_on_commit = hooks
+            # Until every mirror of the stamps has heard of the move before the
+            # commit (stamp_tracking); after the move that ends it, so that the
+            # pages of the tables are in flight no longer than the COMMIT took.
+            deadline = _mirror_deadlines.pop(connection, None)
+            if deadline is not None:
+                _wait_until(deadline)
             run_hooks()
 
         move_stamps_then_run_hooks.django_conditional = True  # type: ignore[attr-defined]
         connection.run_and_clear_commit_hooks = move_stamps_then_run_hooks  # type: ignore[method-assign]
+    commit = connection.commit
+    if not getattr(commit, "django_conditional", False):
+
+        @wraps(commit)
+        def prepare_stamps_then_commit() -> None:
+            # atomic() rolls back when commit() raises a DatabaseError, as
+            # StampsNotMoved is: then nothing of the write is stored.
+            delay = prepare_stamps(connection.alias, _pending_tables(connection))
+            if delay:
+                _mirror_deadlines[connection] = _deadline(delay)
+            try:
+                commit()
+            except BaseException:
+                _mirror_deadlines.pop(connection, None)  # rolled back: nothing to wait for
+                raise
+
+        prepare_stamps_then_commit.django_conditional = True  # type: ignore[attr-defined]
+        connection.commit = prepare_stamps_then_commit  # type: ignore[method-assign]
 
 
 @receiver(connection_created)
@@ -656,10 +791,10 @@ def touch(*targets: type[Model] | Model | str, using: str | None = None) -> None
     Outside a transaction the stamps move now, and a stamp store that cannot
     move them (down, or its table never migrated) raises
     :class:`~django_conditional.stamp_errors.StampMoveError` naming the fix.
-    Inside a transaction they move when it commits, as every write's do: the
-    transaction has committed by then, so a failure is logged (ERROR on the
-    ``django_conditional`` logger), not raised. Call ``touch()`` after the
-    ``atomic()`` block to be told.
+    Inside a transaction they move when it commits, as every write's do:
+    with a shared stamp store, a store that cannot move them makes the
+    commit fail (``StampsNotMoved``, a ``DatabaseError``; the transaction
+    rolls back).
     """
     from django_conditional.models import VersionedModel
 

@@ -10,7 +10,9 @@ cache (a Redis round trip costs more than a whole Django request).
 Entries of derivations with a queryset also go to the shared cache, so one
 process's work serves the others; entries of stamps-only derivations
 (``depends_on``) stay local, since recomputing them costs no more than a
-shared-cache read.
+shared-cache read. A shared cache that does not answer is passed over
+(``store_health``'s breaker): validators are then computed from the
+stamps, which is slower but as exact.
 """
 
 from __future__ import annotations
@@ -18,14 +20,15 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from django.core.cache import caches
+from django.core.cache import BaseCache, caches
 from django.core.signals import setting_changed
 from django.dispatch import receiver
 
+from django_conditional import store_health
 from django_conditional.conf import PREFIX, conf
 from django_conditional.http import EntityTag
 from django_conditional.stamps import date_is_settled, read_stamps
@@ -104,7 +107,8 @@ def lookup(variant: VariantKey, *, shared: bool) -> Validator | None:
             return _settle(variant, entry)
     if not shared:
         return None
-    found = Entry.from_shared(caches[conf.cache_alias].get(shared_key(variant)))
+    key = shared_key(variant)
+    found = Entry.from_shared(_shared(lambda cache: cache.get(key)))
     if found is None:
         return None
     # The stamps just read serve again when the entry guards the same tables.
@@ -156,9 +160,22 @@ def store(variant: VariantKey, entry: Entry, *, shared: bool) -> None:
     """Keep ``entry`` in this process, and in ``CONDITIONAL_CACHE`` when ``shared``."""
     _remember(variant, entry)
     if shared:
-        caches[conf.cache_alias].set(
-            shared_key(variant), entry.to_shared(), timeout=conf.cache_timeout
-        )
+        key, value = shared_key(variant), entry.to_shared()
+        _shared(lambda cache: cache.set(key, value, timeout=conf.cache_timeout))
+
+
+def _shared(call: Callable[[BaseCache], Any]) -> Any:
+    """``call(CONDITIONAL_CACHE)``, or None when it does not answer (entries are shortcuts)."""
+    health = store_health.breaker(f"validator cache {conf.cache_alias!r} (CONDITIONAL_CACHE)")
+    if not health.allow():
+        return None
+    try:
+        value = call(caches[conf.cache_alias])
+    except Exception as error:
+        health.failed(error)
+        return None
+    health.succeeded()
+    return value
 
 
 def _remember(variant: VariantKey, entry: Entry) -> None:

@@ -25,7 +25,7 @@ from django_conditional import engine
 from django_conditional.dependencies import ViewConfig, resolve_models
 from django_conditional.engine import ConditionalState, ResponseOptions
 from django_conditional.revalidation import answer_from_kept
-from django_conditional.stamp_errors import raise_if_unmigrated
+from django_conditional.stamp_errors import StampsUnavailable, raise_if_unmigrated
 
 if TYPE_CHECKING:
     from django_conditional.derivation import Derivation, Derived
@@ -97,6 +97,8 @@ class ConditionalViewMixin:
         derivation = self.get_derivation((per_class.identity, *salts))
         try:
             self._derived = derive(derivation, cache_key=variant)
+        except StampsUnavailable:
+            return self._dispatch_without_validators(request, *args, **kwargs)
         except DatabaseError as error:
             raise_if_unmigrated(error, derivation.using)
             raise
@@ -115,6 +117,17 @@ class ConditionalViewMixin:
         if early is not None:
             return early.instead_of(response)
         return engine.finish_response(request, response, validator, options)
+
+    def _dispatch_without_validators(
+        self, request: HttpRequest, *args: Any, **kwargs: Any
+    ) -> HttpResponseBase:
+        """The stamps cannot be read now: the page without validators, or 503 for a precondition."""
+        refused = engine.unverifiable_response(request)
+        if refused is not None:
+            return refused
+        request.conditional = ConditionalState()  # type: ignore[attr-defined]
+        response: HttpResponseBase = super().dispatch(request, *args, **kwargs)  # type: ignore[misc]
+        return engine.finish_without_validators(request, response, _per_class(type(self)).options)
 
     @classmethod
     def _depends_on(cls) -> tuple[type[Model], ...]:

@@ -6,6 +6,8 @@ environment variables (documented in the README under "Running the tests"):
 
 - ``CONDITIONAL_TEST_DATABASE``: ``sqlite`` (default), ``postgresql`` or ``mariadb``.
 - ``CONDITIONAL_TEST_CACHE``: ``locmem`` (default) or ``redis``.
+- ``CONDITIONAL_STAMP_REDIS_URL``: keep the change stamps in this Redis (a cache alias
+  ``stamps``, ``CONDITIONAL_STAMP_CACHE = "stamps"``) instead of the database.
 """
 
 from __future__ import annotations
@@ -103,6 +105,9 @@ def _cache() -> dict[str, Any]:
         return {
             "BACKEND": "django.core.cache.backends.redis.RedisCache",
             "LOCATION": os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0"),
+            # Without them a paused Redis would hold requests (django_conditional.W007);
+            # generous, for a busy shared machine.
+            "OPTIONS": {"socket_timeout": 2, "socket_connect_timeout": 2},
         }
     raise ValueError(
         f"CONDITIONAL_TEST_CACHE={backend!r} is not supported; expected 'locmem' or 'redis'."
@@ -111,6 +116,13 @@ def _cache() -> dict[str, Any]:
 
 DATABASES = {"default": _database()}
 CACHES = {"default": _cache()}
+if os.environ.get("CONDITIONAL_STAMP_REDIS_URL"):
+    CACHES["stamps"] = {
+        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "LOCATION": os.environ["CONDITIONAL_STAMP_REDIS_URL"],
+        "OPTIONS": {"socket_timeout": 2, "socket_connect_timeout": 2},
+    }
+    CONDITIONAL_STAMP_CACHE = "stamps"
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 

@@ -207,6 +207,48 @@ def test_w005_redis_stamps_that_cannot_be_mirrored(settings, stamp_cache, tracki
     assert ids == (["django_conditional.W005"] if warned else [])
 
 
+TIMEOUTS = {"socket_timeout": 0.5, "socket_connect_timeout": 0.5}
+
+
+@pytest.mark.parametrize(
+    ("caches", "stamp_cache", "warned_aliases"),
+    [
+        pytest.param({"default": REDIS}, None, ["default"], id="validators-in-redis"),
+        pytest.param(
+            {"default": {**REDIS, "OPTIONS": TIMEOUTS}}, None, [], id="validators-with-timeouts"
+        ),
+        pytest.param(
+            {"default": {**REDIS, "OPTIONS": TIMEOUTS}, "stamps": REDIS},
+            "stamps",
+            ["stamps"],
+            id="stamps-in-redis",
+        ),
+        pytest.param(
+            {"default": {**REDIS, "OPTIONS": {"socket_timeout": 1}}},
+            None,
+            ["default"],
+            id="connect-timeout-missing",
+        ),
+        pytest.param(
+            {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}},
+            None,
+            [],
+            id="locmem",
+        ),
+    ],
+)
+def test_w007_redis_without_socket_timeouts(settings, caches, stamp_cache, warned_aliases):
+    from django_conditional.checks import check_redis_timeouts
+
+    settings.CACHES = caches
+    settings.CONDITIONAL_STAMP_CACHE = stamp_cache
+    messages = check_redis_timeouts()
+    assert [m.id for m in messages] == ["django_conditional.W007"] * len(warned_aliases)
+    for message, alias in zip(messages, warned_aliases, strict=True):
+        assert f"Cache {alias!r} (Redis)" in message.msg
+        assert "socket_connect_timeout" in message.hint
+
+
 def test_conditional_touch_fails_when_the_stamp_table_is_missing(stamp_table_missing):
     from django.core.management import CommandError
 

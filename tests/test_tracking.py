@@ -8,9 +8,11 @@ import pytest
 from django.db import connection, transaction
 from django.test import override_settings
 
-from django_conditional.stamp_errors import StampMoveError
+from django_conditional import store_health
+from django_conditional.stamp_errors import StampMoveError, StampsNotMoved
 from django_conditional.stamps import read_stamps
 from django_conditional.tracking import touch, written_tables
+from tests.failing_cache import FAILING, FAILING_CACHES, failing
 from tests.testapp.models import Article, Author, Comment, Note, Tag
 
 # --- Recognising writes ---------------------------------------------------------------
@@ -182,14 +184,47 @@ def test_touch_a_table_name_inside_a_transaction(transactional_db):
     assert stamp(Note) != before
 
 
-def test_a_failing_stamp_store_is_logged_not_raised(article, caplog):
+@pytest.mark.parametrize("in_transaction", [False, True], ids=["autocommit", "atomic"])
+def test_a_write_whose_stamps_cannot_move_is_rolled_back(article, in_transaction):
+    """The move before the commit fails: nothing is stored, and the caller is told."""
+    with override_settings(CACHES=FAILING_CACHES, CONDITIONAL_STAMP_CACHE="stamps"):
+        article.title = "Renamed"
+        write = transaction.atomic()(article.save) if in_transaction else article.save
+        with failing(), pytest.raises(StampsNotMoved, match="was rolled back"):
+            write()
+    stored = Article.objects.get(pk=article.pk)
+    assert (stored.title, stored.version) == ("One", 1)
+
+
+def test_a_failed_move_after_the_commit_is_logged_and_leaves_the_stamps_in_flight(
+    article, caplog, monkeypatch
+):
+    """The move before the commit worked, the one after it did not: the lease holds."""
+    from django_conditional.stamp_errors import StampsInFlight
+    from django_conditional.stamps import CacheStampStore
+
+    real_move = CacheStampStore.move
+
+    def cut_off(self, alias, tables):
+        FAILING.on = True
+        try:
+            real_move(self, alias, tables)
+        finally:
+            FAILING.on = False
+
+    monkeypatch.setattr(CacheStampStore, "move", cut_off)
     with (
-        override_settings(CONDITIONAL_STAMP_CACHE="missing"),
+        override_settings(CACHES=FAILING_CACHES, CONDITIONAL_STAMP_CACHE="stamps"),
         caplog.at_level(logging.ERROR, logger="django_conditional"),
     ):
+        article.title = "Renamed"
         article.save()
-    assert article.version == 2
-    assert "Could not move the change stamps of testapp_article" in caplog.text
+        assert Article.objects.get(pk=article.pk).title == "Renamed"
+        assert "after a committed write" in caplog.text
+        assert "until their lease ends" in caplog.text
+        store_health.reset_all()  # the store answers again at once
+        with pytest.raises(StampsInFlight):
+            stamp(Article)
 
 
 # --- Raw SQL shapes on a versioned table (through Django's cursor) --------------------
@@ -296,14 +331,15 @@ def test_touch_raises_when_the_stamp_store_is_down(
     )
 
 
-def test_touch_inside_a_transaction_logs_a_failure_at_commit(
-    stamp_table_missing, caplog, django_capture_on_commit_callbacks
-):
-    with (
-        caplog.at_level(logging.ERROR, logger="django_conditional"),
-        django_capture_on_commit_callbacks(execute=True),
-        transaction.atomic(),
-    ):
+def test_a_transaction_whose_stamps_cannot_move_is_rolled_back(stamp_table_missing):
+    """The database store moves the stamps in the write's own transaction, before COMMIT."""
+
+    @transaction.atomic
+    def write_then_touch():
+        Note.objects.create(text="lost?")
         touch(Note)
-    [record] = caplog.records
-    assert "conditional_touch" in record.getMessage()
+
+    with pytest.raises(StampsNotMoved) as raised:
+        write_then_touch()
+    assert "Run 'python manage.py migrate'" in str(raised.value)
+    assert not Note.objects.exists()
