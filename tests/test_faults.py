@@ -371,6 +371,28 @@ def test_a_commit_that_moved_redis_stamps_returns_only_after_the_mirror_window(
     assert tokens == read_stamps("default", [NOTES])  # moved, and dated, before the wait
 
 
+def test_a_validator_cache_that_does_not_answer_is_passed_over(client, transactional_db):
+    """CONDITIONAL_CACHE down, stamps in the database: validators are derived, 304s go on."""
+    from tests.failing_cache import FAILING_CACHES, failing
+    from tests.testapp.models import Article, Author
+
+    page = "/data/articles/"  # a queryset page: its validators go to the shared cache
+    author = Author.objects.create(name="Ada")
+    Article.objects.create(title="One", author=author)
+    with override_settings(CACHES=FAILING_CACHES, CONDITIONAL_CACHE="stamps"), failing():
+        first = client.get(page)
+        assert first.status_code == 200
+        etag = first["ETag"]
+        assert client.get(page, headers={"if-none-match": etag}).status_code == 304
+        Article.objects.create(title="Two", author=author)
+        changed = client.get(page, headers={"if-none-match": etag})
+        assert changed.status_code == 200
+        assert changed["ETag"] != etag
+        breakers = {found.name: found for found in store_health.snapshot()}
+        assert breakers["validator cache 'stamps' (CONDITIONAL_CACHE)"].outages == 1
+        assert get_stamp_store().health.snapshot().outages == 0  # the stamps never were down
+
+
 # --- The database stamp store ---------------------------------------------------------
 
 
