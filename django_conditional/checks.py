@@ -58,7 +58,7 @@ def check_unknown_settings(
 
 # (setting, accepted types, what to say was expected)
 _TYPES: list[tuple[str, tuple[type, ...], str]] = [
-    ("CONDITIONAL_DEBUG_HEADER", (bool,), "True or False"),
+    ("CONDITIONAL_DEBUG_HEADER", (bool, type(None)), "True, False or None (follow DEBUG)"),
     ("CONDITIONAL_CACHE", (str,), "a cache alias (str)"),
     ("CONDITIONAL_CACHE_TIMEOUT", (int, type(None)), "a number of seconds (int) or None"),
     ("CONDITIONAL_LOCAL_CACHE_SIZE", (int,), "a number of entries (int, 0 for none)"),
@@ -68,6 +68,9 @@ _TYPES: list[tuple[str, tuple[type, ...], str]] = [
     ("CONDITIONAL_STAMP_TRACKING", (bool,), "True or False"),
     ("CONDITIONAL_STAMP_LEASE", (int, float), "a number of seconds"),
     ("CONDITIONAL_STAMP_MIRROR_WINDOW", (int, float), "a number of seconds"),
+    ("CONDITIONAL_RULES_REFRESH", (int, float), "a number of seconds"),
+    ("CONDITIONAL_RULES_COUNT_BATCH", (int,), "a number of requests (int)"),
+    ("CONDITIONAL_RULES_COUNT_INTERVAL", (int, float), "a number of seconds"),
 ]
 
 
@@ -103,6 +106,9 @@ _MINIMUMS: list[tuple[str, float, str]] = [
     ("CONDITIONAL_STAMP_LEASE", 1, "1 second or more"),
     # At least a millisecond: pings are sent at half of it.
     ("CONDITIONAL_STAMP_MIRROR_WINDOW", 0.001, "0.001 seconds or more"),
+    ("CONDITIONAL_RULES_REFRESH", 0, "0 or more seconds (0 checks on every request)"),
+    ("CONDITIONAL_RULES_COUNT_BATCH", 1, "1 or more requests"),
+    ("CONDITIONAL_RULES_COUNT_INTERVAL", 0, "0 or more seconds"),
 ]
 
 
@@ -349,3 +355,6 @@ def check_view_dependencies(
         except DependencyError as problem:  # noqa: PERF203 (one per misconfigured view)
             messages.append(error(problem))
     return messages
+
+
+from django_conditional import rule_checks  # noqa: E402,F401

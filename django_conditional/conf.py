@@ -23,8 +23,9 @@ DEFAULTS: dict[str, Any] = {
     "CONDITIONAL_CACHE": "default",
     # Seconds a derived validator stays cached (it is checked against its stamps anyway).
     "CONDITIONAL_CACHE_TIMEOUT": 24 * 60 * 60,
-    # Adds an ``X-Conditional`` header naming each decision and its reason.
-    "CONDITIONAL_DEBUG_HEADER": False,
+    # Adds an ``X-Conditional`` header naming each decision and its reason;
+    # None follows ``DEBUG``.
+    "CONDITIONAL_DEBUG_HEADER": None,
     # Salted into every derived tag: change it with each deploy that changes templates.
     "CONDITIONAL_DEPLOY_VERSION": "",
     # Derived validators each process keeps in memory (0: none), in front of
@@ -45,10 +46,17 @@ DEFAULTS: dict[str, Any] = {
     # proved the tracking connection current; every write's commit waits this
     # long after moving its stamps, so no mirror can miss the move.
     "CONDITIONAL_STAMP_MIRROR_WINDOW": 0.02,
+    # Seconds between checks that this process's rules are current, where
+    # stamps are not read from memory (with them: every request).
+    "CONDITIONAL_RULES_REFRESH": 1.0,
+    # Requests a process counts per rule before adding its counts to the
+    # database (also added after CONDITIONAL_RULES_COUNT_INTERVAL seconds).
+    "CONDITIONAL_RULES_COUNT_BATCH": 500,
+    "CONDITIONAL_RULES_COUNT_INTERVAL": 30.0,
 }
 
 # Settings outside our prefix that derived values depend on.
-_DEPENDENCIES = {"SECRET_KEY", "CACHES", "USE_I18N", "DATABASES"}
+_DEPENDENCIES = {"SECRET_KEY", "CACHES", "USE_I18N", "DATABASES", "DEBUG"}
 
 
 class Settings:
@@ -82,8 +90,12 @@ class Settings:
 
     @property
     def debug_header(self) -> bool:
-        """``CONDITIONAL_DEBUG_HEADER``: explain each decision in an ``X-Conditional`` header."""
-        return bool(self._get("CONDITIONAL_DEBUG_HEADER"))
+        """``CONDITIONAL_DEBUG_HEADER``: explain each decision in an ``X-Conditional`` header.
+
+        None (the default) follows ``DEBUG``.
+        """
+        value = self._get("CONDITIONAL_DEBUG_HEADER")
+        return bool(settings.DEBUG if value is None else value)
 
     @property
     def deploy_version(self) -> str:
@@ -127,6 +139,21 @@ class Settings:
     def mirror_window(self) -> float:
         """``CONDITIONAL_STAMP_MIRROR_WINDOW``: how long a Redis stamp mirror stays trusted."""
         return float(self._get("CONDITIONAL_STAMP_MIRROR_WINDOW"))
+
+    @property
+    def rules_refresh(self) -> float:
+        """``CONDITIONAL_RULES_REFRESH``: seconds between checks that the rules are current."""
+        return float(self._get("CONDITIONAL_RULES_REFRESH"))
+
+    @property
+    def rules_count_batch(self) -> int:
+        """``CONDITIONAL_RULES_COUNT_BATCH``: counted requests before a flush."""
+        return int(self._get("CONDITIONAL_RULES_COUNT_BATCH"))
+
+    @property
+    def rules_count_interval(self) -> float:
+        """``CONDITIONAL_RULES_COUNT_INTERVAL``: seconds between flushes of the counts."""
+        return float(self._get("CONDITIONAL_RULES_COUNT_INTERVAL"))
 
     def cache_settings(self, alias: str) -> dict[str, Any]:
         """The ``CACHES`` entry of cache ``alias``."""

@@ -113,6 +113,8 @@ def _guard(
                 return early.instead_of(response)
             return engine.finish_response(request, response, state.validator, options)
 
+        # The middleware's rules leave views with their own validators alone.
+        async_view.conditional_guarded = True  # type: ignore[attr-defined]
         return cast("ViewFunc", async_view)
 
     @wraps(view)
@@ -139,6 +141,7 @@ def _guard(
             return early.instead_of(response)
         return engine.finish_response(request, response, state.validator, options)
 
+    sync_view.conditional_guarded = True  # type: ignore[attr-defined]
     return cast("ViewFunc", sync_view)
 
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from django.core.exceptions import FieldDoesNotExist
@@ -80,6 +80,8 @@ class Derived:
     queryset: QuerySet[Any] | None = None
     page: Page[Any] | None = None
     cached: bool = False
+    # The stamps read to compute it, by table (empty when it came from the cache).
+    stamps: dict[str, int] = field(default_factory=dict)
 
 
 def is_versioned(model: type[Model]) -> bool:
@@ -119,6 +121,7 @@ def derive(derivation: Derivation, *, cache_key: Sequence[str] | None = None) ->
     settled = last_modified is not None and date_is_settled(alias, last_modified)
     stamp_of = dict(zip(tables, stamps, strict=True))
     derived = _compute(derivation, queryset, [(t, stamp_of[t]) for t in tagged_tables])
+    derived.stamps = stamp_of
     etag = derived.validator.etag
     if previous is not None and previous.etag == etag and previous.last_modified is not None:
         # The stamps moved for rows the page does not show: the tag is the same, so

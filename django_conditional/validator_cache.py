@@ -34,7 +34,7 @@ from django_conditional.http import EntityTag
 from django_conditional.stamps import date_is_settled, read_stamps
 from django_conditional.validators import Validator
 
-__all__ = ["Entry", "clear_local", "kept", "lookup", "settle", "shared_key", "store"]
+__all__ = ["Entry", "clear_local", "kept", "kept_entry", "lookup", "settle", "shared_key", "store"]
 
 VariantKey = tuple[str, ...]
 
@@ -148,6 +148,11 @@ def settle(alias: str, validator: Validator) -> Validator:
     ):
         return validator
     return validator.settled()
+
+
+def kept_entry(variant: VariantKey) -> Entry | None:
+    """The entry this process last kept for ``variant``, current or not (to explain it)."""
+    return _local.get(variant)
 
 
 def kept(variant: VariantKey) -> Validator | None:

@@ -42,6 +42,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last: after the session, the user and the language are known (checks W010-W013).
+    "django_conditional.middleware.ConditionalRulesMiddleware",
 ]
 
 ROOT_URLCONF = "testproject.urls"

@@ -264,12 +264,18 @@ def freshness_report(pytestconfig: pytest.Config) -> list[str]:
 @pytest.fixture(autouse=True)
 def _fresh_process_state() -> Iterator[None]:
     """Each test starts with no validator kept in this process and no stamp connection open."""
+    from django_conditional import rule_counts
+    from django_conditional.rules import forget_rules
     from django_conditional.stamps import close_stamp_stores
     from django_conditional.validator_cache import clear_local
 
     clear_local()
+    forget_rules()
+    rule_counts.discard()
     yield
     clear_local()
+    forget_rules()
+    rule_counts.discard()
     close_stamp_stores()
 
 

@@ -96,7 +96,10 @@ STATIC_PAGES: tuple[tuple[str, Callable[[str], str]], ...] = (
     ("/notes-cbv/", views.notes_cbv_truth),
     ("/newest/", views.newest_truth),
     ("/mine/", views.mine_truth),
+    ("/rule-list/", views.rule_list_truth),
+    ("/rule-mine/", views.rule_mine_truth),
 )
+PER_USER_PAGES = {"/mine/", "/rule-mine/"}
 
 
 @dataclass
@@ -179,6 +182,28 @@ def delete_everything() -> None:
         model.objects.all().delete()
 
 
+def ensure_rules() -> None:
+    """The rules of ``views.RULES``, made once per test (a tracked write like any other)."""
+    from django.contrib.contenttypes.models import ContentType
+
+    from django_conditional.models import ConditionalRule
+
+    def content_type(name: str) -> ContentType:
+        return ContentType.objects.get_by_natural_key("testapp", name.lower())
+
+    for spec in views.RULES:
+        if ConditionalRule.objects.filter(name=spec["name"]).exists():
+            continue
+        fields = {k: v for k, v in spec.items() if k not in {"depends_on", "object"}}
+        if "object" in spec:
+            model, field_name, kwarg = spec["object"]
+            fields.update(
+                object_model=content_type(model), object_field=field_name, object_kwarg=kwarg
+            )
+        rule = ConditionalRule.objects.create(**fields)
+        rule.depends_on.set([content_type(name) for name in spec["depends_on"]])
+
+
 def pks(model: type[Any], **filters: Any) -> list[int]:
     return list(model.objects.filter(**filters).order_by("pk").values_list("pk", flat=True))
 
@@ -204,6 +229,7 @@ class FreshnessMachine(RuleBasedStateMachine):
         # A previous example that failed mid-transaction rolled back in teardown.
         assert not connection.in_atomic_block
         delete_everything()
+        ensure_rules()
         self.atomics: list[_Block] = []  # open transaction.atomic() blocks, innermost last
         self.issued: dict[str, bytes] = {}  # entity tag (weak key) -> the bytes it came with
         self.last: dict[tuple[str, str], str] = {}  # (path, user) -> the last ETag seen
@@ -658,6 +684,7 @@ class FreshnessMachine(RuleBasedStateMachine):
         for pk in articles:
             found.append((f"/detail/{pk}/", partial(_detail, "detail", pk)))
             found.append((f"/cbv-detail/{pk}/", partial(_detail, "cbv-detail", pk)))
+            found.append((f"/rule-detail/{pk}/", partial(_detail, "rule-detail", pk)))
         return found
 
     def get(self, path: str, user: str, **headers: str) -> Any:
@@ -758,7 +785,7 @@ class FreshnessMachine(RuleBasedStateMachine):
     def revalidate_every_page(self) -> None:
         self.dirty = False
         for path, render in self.pages(sweep=True):
-            for user in USERS if path == "/mine/" else ("",):
+            for user in USERS if path in PER_USER_PAGES else ("",):
                 last = self.last.get((path, user))
                 self.check(path, render, user, [last] if last is not None else [])
                 # The same page by its date alone, as feed readers and `curl -z` ask.

@@ -62,10 +62,8 @@ INSTALLED_APPS = [
 ]
 SECRET_KEY = "readme-test"
 DATABASES = {{"default": {{"ENGINE": "django.db.backends.sqlite3", "NAME": "db.sqlite3"}}}}
-MIDDLEWARE = [
-    "django.contrib.sessions.middleware.SessionMiddleware",
-    "django.contrib.auth.middleware.AuthenticationMiddleware",
-]
+# The README's own MIDDLEWARE (way 2), as written.
+assert "django_conditional.middleware.ConditionalRulesMiddleware" in MIDDLEWARE
 ROOT_URLCONF = "blog.urls"
 TEMPLATES = [{{"BACKEND": "django.template.backends.django.DjangoTemplates", "APP_DIRS": True}}]
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
@@ -161,7 +159,7 @@ def readme_snippets() -> list[tuple[str, str]]:
 def test_every_python_block_is_marked_and_each_kind_is_there():
     kinds = [kind for kind, _ in readme_snippets()]
     assert set(kinds) == KINDS
-    assert kinds.count("models") == kinds.count("settings") == kinds.count("migration") == 1
+    assert kinds.count("models") == kinds.count("migration") == 1
 
 
 def test_the_readme_snippets_run_as_written(tmp_path):

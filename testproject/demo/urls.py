@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from testproject.demo import views
+from testproject.demo import plain_views, views
 
 app_name = "demo"
 
@@ -15,4 +15,8 @@ urlpatterns = [
     path("about/", views.AboutView.as_view(), name="about"),
     path("feed.txt", views.feed, name="feed"),
     path("healthz", views.healthz, name="healthz"),
+    # Plain views: only the rules seed_demo creates make them conditional.
+    path("plain/articles/<slug:slug>/", plain_views.plain_article, name="plain-article"),
+    path("plain/authors/", plain_views.plain_authors, name="plain-authors"),
+    path("plain/me/", plain_views.plain_me, name="plain-me"),
 ]

@@ -14,4 +14,7 @@ urlpatterns = [
     path("notes-cbv/", views.NotesTemplate.as_view()),
     path("newest/", views.newest),
     path("mine/", views.mine),
+    path("rule-list/", views.rule_list),
+    path("rule-detail/<int:pk>/", views.rule_detail),
+    path("rule-mine/", views.rule_mine),
 ]

@@ -204,3 +204,54 @@ def mine(request):
 
 def mine_truth(user: str) -> str:
     return render_list(f"mine for {user or 'anonymous'}", articles())
+
+
+# --- 7. plain views that only rules cover (the middleware) ---------------------------------
+
+# The rules the state machine keeps in the database for these views (ConditionalRule
+# fields; models by name in this app). Every write path must move what they name.
+RULES = (
+    {
+        "name": "rule-list",
+        "path_patterns": "/rule-list/",
+        "audience": "everyone",
+        "depends_on": ("Article", "Author", "Tag"),
+    },
+    {
+        "name": "rule-detail",
+        "path_patterns": "/rule-detail/*/",
+        "audience": "everyone",
+        "depends_on": ("Author", "Tag", "Comment"),
+        "object": ("Article", "pk", "pk"),
+    },
+    {
+        "name": "rule-mine",
+        "path_patterns": "/rule-mine/",
+        "audience": "per_user",
+        "depends_on": ("Article", "Author", "Tag"),
+    },
+)
+
+
+def rule_list(request):
+    return text(render_list("rule-list", articles().order_by("id")))
+
+
+def rule_list_truth(user: str) -> str:
+    return render_list("rule-list", articles().order_by("id"))
+
+
+def rule_detail(request, pk):
+    article = articles().filter(pk=pk).first()
+    if article is None:
+        raise Http404
+    return text(render_detail("rule-detail", article))
+
+
+def rule_mine(request):
+    heading = f"rule-mine for {request.user.get_username() or 'anonymous'}"
+    return text(render_list(heading, articles().order_by("id")))
+
+
+def rule_mine_truth(user: str) -> str:
+    return render_list(f"rule-mine for {user or 'anonymous'}", articles().order_by("id"))

@@ -72,6 +72,9 @@ class Command(BaseCommand):
     def handle(self, *args: Any, articles: int, reset: bool, seed: int, **options: Any) -> None:
         if articles < 0:
             raise CommandError(f"--articles must be 0 or more, not {articles}.")
+        created_rules = self._ensure_rules()
+        if created_rules:
+            self.stdout.write(f"Created {created_rules} conditional rules (see /admin/).")
         existing = Article.objects.count()
         if existing and not reset:
             self.stdout.write(
@@ -95,6 +98,33 @@ class Command(BaseCommand):
             f"{verb} the superuser for /admin/: "
             f"username {ADMIN_USERNAME!r}, password {ADMIN_PASSWORD!r}."
         )
+
+    def _ensure_rules(self) -> int:
+        """The rules that make the plain pages conditional; existing ones are left as they are."""
+        from django.apps import apps
+        from django.contrib.contenttypes.models import ContentType
+
+        from django_conditional.models import ConditionalRule
+        from testproject.demo.plain_views import RULES
+
+        created = 0
+        for spec in RULES:
+            fields = {k: v for k, v in spec.items() if k not in {"depends_on", "object"}}
+            if "object" in spec:
+                label, field, kwarg = spec["object"]
+                fields["object_model"] = ContentType.objects.get_for_model(apps.get_model(label))
+                fields["object_field"], fields["object_kwarg"] = field, kwarg
+            with transaction.atomic():
+                rule, made = ConditionalRule.objects.get_or_create(
+                    name=spec["name"], defaults=fields
+                )
+                if made:
+                    rule.depends_on.set(
+                        ContentType.objects.get_for_model(apps.get_model(label))
+                        for label in spec["depends_on"]
+                    )
+                    created += 1
+        return created
 
     def _delete_demo_data(self) -> None:
         # QuerySet.delete(), not a raw DELETE: it is a write path the package tracks.

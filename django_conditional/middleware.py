@@ -1,0 +1,233 @@
+"""The middleware: applies the rules kept in the database before the view runs. Sync and async.
+
+For a GET or HEAD that an enabled rule covers, it derives the page's
+validator from the rule's stamps (and its object), answers 304 or 412
+before the view and its template run, and otherwise adds the validators and
+the rule's caching fields to the view's 200, unless that 200 shows the page
+must not have them (``rule_safety``). Views with this package's own
+decorators or mixins, the admin, and views that check access are left to
+themselves. Put it after ``SessionMiddleware``, ``AuthenticationMiddleware``,
+``LocaleMiddleware`` and ``CommonMiddleware`` (checks W010-W013).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from asgiref.sync import iscoroutinefunction, markcoroutinefunction, sync_to_async
+from django.core.exceptions import ValidationError
+from django.http import Http404, HttpRequest
+from django.http.response import HttpResponseBase
+
+from django_conditional import engine, rule_counts, rule_safety, validator_cache
+from django_conditional.conf import conf
+from django_conditional.derivation import Derived, derive
+from django_conditional.engine import ConditionalState, EarlyResponse
+from django_conditional.revalidation import answer_from_kept
+from django_conditional.rules import ALLOWED_METHODS, PageMatch, Rule, RuleSet, current_rules
+from django_conditional.stamp_errors import StampsUnavailable
+
+__all__ = ["ConditionalRulesMiddleware"]
+
+logger = logging.getLogger("django_conditional")
+
+GetResponse = Callable[[HttpRequest], HttpResponseBase]
+AsyncGetResponse = Callable[[HttpRequest], Awaitable[HttpResponseBase]]
+
+
+@dataclass
+class _Pending:
+    """A request the view must answer; what to do with its response afterwards."""
+
+    rules: RuleSet
+    rule: Rule | None = None
+    # Why the rule left the request untouched (debug header, counts).
+    passed: str | None = None
+    derived: Derived | None = None
+    early: EarlyResponse | None = None
+    unverifiable: bool = False
+
+
+class ConditionalRulesMiddleware:
+    """Answer revalidations of rule-covered pages before their views run."""
+
+    sync_capable = True
+    async_capable = True
+
+    def __init__(self, get_response: GetResponse | AsyncGetResponse) -> None:
+        self.get_response = get_response
+        self.is_async = iscoroutinefunction(get_response)
+        if self.is_async:
+            markcoroutinefunction(self)
+
+    def __call__(self, request: HttpRequest) -> Any:
+        if self.is_async:
+            return self.__acall__(request)
+        before = _before_view(request)
+        if before is None:
+            return self.get_response(request)  # type: ignore[return-value]
+        if isinstance(before, HttpResponseBase):
+            return before
+        response = self.get_response(request)
+        return _after_view(request, before, response)  # type: ignore[arg-type]
+
+    async def __acall__(self, request: HttpRequest) -> HttpResponseBase:
+        # Rules may load and stamps may be read from the database: off the event loop.
+        before = await sync_to_async(_before_view)(request)
+        if before is None:
+            return await self.get_response(request)  # type: ignore[no-any-return,misc]
+        if isinstance(before, HttpResponseBase):
+            return before
+        response = await self.get_response(request)  # type: ignore[misc]
+        return await sync_to_async(_after_view)(request, before, response)
+
+
+def _before_view(request: HttpRequest) -> HttpResponseBase | _Pending | None:
+    """The early answer, what to do after the view, or None for a request no rule covers."""
+    if request.method not in ALLOWED_METHODS:
+        return None  # rules never answer for a write: nothing to load
+    rules = current_rules()
+    if not rules.rules or request.method not in rules.methods:
+        return None
+    rule, page = rules.rule_for(request)
+    if rule is None:
+        if page.protected is not None and conf.debug_header:
+            logger.debug("%s %s: no rule applies: %s", request.method, request.path, page.protected)
+        return None
+    passed = rule.admits(request)
+    if passed is None and rules.is_refused(rule, request.path_info):
+        passed = "a 200 of this page showed it must not get shared validators (see the admin)"
+    if passed is not None:
+        return _Pending(rules, rule, passed=passed)
+    salts = rule.salts(request)
+    variant = engine.variant_key(request, rule.identity, salts)
+    revalidated = answer_from_kept(request, lambda _request: variant, rule.options)
+    if revalidated is not None:
+        rule_counts.count(rule.pk, "not_modified")
+        _explain(revalidated, rule, "304", "kept in this process", variant=variant)
+        return revalidated
+    return _derive(request, rules, rule, page, salts, variant, retried=False)
+
+
+def _derive(
+    request: HttpRequest,
+    rules: RuleSet,
+    rule: Rule,
+    page: PageMatch,
+    salts: tuple[str, ...],
+    variant: tuple[str, ...],
+    *,
+    retried: bool,
+) -> HttpResponseBase | _Pending | None:
+    derivation = rule.derivation(salts, page.kwargs)
+    if derivation is None:
+        return _Pending(rules, rule, passed=f"the URL has no argument {rule.object_kwarg!r}")
+    try:
+        derived = derive(derivation, cache_key=variant)
+    except StampsUnavailable:
+        refused = engine.unverifiable_response(request)
+        if refused is not None:
+            return refused
+        return _Pending(rules, rule, unverifiable=True)
+    except (Http404, ValueError, TypeError, ValidationError):
+        # No such object, or a URL value its field cannot hold: the view decides.
+        return _Pending(rules, rule, passed="the object was not found: the view answers")
+    if not derived.cached and rules.is_stale(derived.stamps):
+        # The rules changed since this process loaded them: match again under the new ones.
+        if retried:
+            return None
+        fresh = current_rules(force=True)
+        fresh_rule, fresh_page = fresh.rule_for(request)
+        if fresh_rule is None:
+            return None
+        passed = fresh_rule.admits(request)
+        if passed is None and fresh.is_refused(fresh_rule, request.path_info):
+            passed = "a 200 of this page showed it must not get shared validators (see the admin)"
+        if passed is not None:
+            return _Pending(fresh, fresh_rule, passed=passed)
+        fresh_salts = fresh_rule.salts(request)
+        fresh_variant = engine.variant_key(request, fresh_rule.identity, fresh_salts)
+        return _derive(
+            request, fresh, fresh_rule, fresh_page, fresh_salts, fresh_variant, retried=True
+        )
+    request.conditional = ConditionalState(  # type: ignore[attr-defined]
+        derived.validator, object=derived.object, from_cache=derived.cached
+    )
+    early = engine.check_preconditions(request, derived.validator, rule.options)
+    if early is not None and not early.must_run_view_first(request):
+        rule_counts.count(
+            rule.pk, "not_modified" if early.response.status_code == 304 else "failed"
+        )
+        _explain(early.response, rule, None, early.decision.reason, derived=derived)
+        return early.response
+    return _Pending(rules, rule, derived=derived, early=early)
+
+
+def _after_view(
+    request: HttpRequest, pending: _Pending, response: HttpResponseBase
+) -> HttpResponseBase:
+    """Finish the view's response: the rule's validators and caching fields, when safe."""
+    rule = pending.rule
+    assert rule is not None
+    if pending.passed is not None:
+        rule_counts.count(rule.pk, "passed")
+        _explain(response, rule, "passed", pending.passed)
+        return response
+    if pending.unverifiable:
+        rule_counts.count(rule.pk, "passed")
+        return engine.finish_without_validators(request, response, rule.options)
+    derived = pending.derived
+    assert derived is not None
+    if pending.early is not None:
+        final = pending.early.instead_of(response)
+        if final is not response:
+            rule_counts.count(rule.pk, "failed")
+            return final
+    if response.status_code != 200:
+        return response  # only 200s get a rule's validators
+    reason = rule_safety.reason_to_refuse(request, response, rule)
+    if reason is not None:
+        rule_safety.refuse(pending.rules, rule, request.path_info, reason)
+        rule_counts.count(rule.pk, "passed")
+        _explain(response, rule, "refused", reason)
+        return response
+    rule_counts.count(rule.pk, "full")
+    engine.finish_response(request, response, derived.validator, rule.options)
+    _explain(response, rule, "200", "the view answered; validators added", derived=derived)
+    return response
+
+
+def _explain(
+    response: HttpResponseBase,
+    rule: Rule,
+    outcome: str | None,
+    reason: str,
+    *,
+    derived: Derived | None = None,
+    variant: tuple[str, ...] | None = None,
+) -> None:
+    """Name the rule, the validator's parts and the outcome in the debug header and the log."""
+    debug = conf.debug_header
+    if not debug and not logger.isEnabledFor(logging.DEBUG):
+        return
+    stamps: dict[str, int] | None = None
+    if derived is not None and derived.stamps:
+        stamps = derived.stamps
+    elif variant is not None:
+        entry = validator_cache.kept_entry(variant)
+        if entry is not None:
+            stamps = dict(zip(entry.tables, entry.stamps, strict=True))
+    parts = [rule.describe()]
+    if stamps:
+        parts.append("stamps " + ", ".join(f"{table}={token}" for table, token in stamps.items()))
+    if outcome is None:
+        existing = response.headers.get("X-Conditional", "")
+        text = f"{existing}; {'; '.join(parts)}" if existing else "; ".join(parts)
+    else:
+        text = f"{outcome}; {reason}; {'; '.join(parts)}"
+    if debug:
+        response.headers["X-Conditional"] = text
+    logger.debug("%s", text)
