@@ -14,6 +14,6 @@ class DjangoConditionalConfig(AppConfig):
 
     def ready(self) -> None:
         # Imported for their side effects: system checks, signal receivers.
-        from django_conditional import aggregates, checks, tracking  # noqa: F401
+        from django_conditional import aggregates, checks, rule_safety, tracking  # noqa: F401
 
         tracking.install_on_open_connections()

@@ -68,7 +68,7 @@ class ConditionalRulesMiddleware:
             return self.__acall__(request)
         before = _before_view(request)
         if before is None:
-            return self.get_response(request)  # type: ignore[return-value]
+            return self.get_response(request)
         if isinstance(before, HttpResponseBase):
             return before
         response = self.get_response(request)

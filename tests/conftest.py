@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import os
 import platform
+import shutil
+import threading
 from collections.abc import Callable, Generator, Iterator
 from functools import partial
 from typing import Any
@@ -19,6 +21,8 @@ import django
 import pytest
 from hypothesis import HealthCheck
 from hypothesis import settings as hypothesis_settings
+
+from tests.browser import Seen, skip_or_fail
 
 # Short, because a service that is up answers in milliseconds; a firewalled port would
 # otherwise hang the run for the driver's default (minutes for libpq).
@@ -363,3 +367,57 @@ def stamp_table_missing(transactional_db: None) -> Iterator[None]:
     finally:
         with connection.cursor() as cursor:
             cursor.execute(f"ALTER TABLE {quote('hidden_stamps')} RENAME TO {quote(STAMP_TABLE)}")
+
+
+# Browser tests (tests/browser.py) ---------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def chromium_executable() -> str:
+    path = shutil.which("chromium")
+    if path is None:
+        skip_or_fail("Debian's chromium is not on PATH (apt-get install chromium)")
+    return str(path)
+
+
+@pytest.fixture(scope="session")
+def sync_playwright() -> Any:
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        skip_or_fail('Playwright is not installed (pip install -e ".[test]")')
+    return sync_playwright
+
+
+@pytest.fixture
+def server_log(live_server) -> Iterator[list[Seen]]:
+    """Exchanges on the live server, recorded by wrapping its WSGI application.
+
+    The server's view is the one that counts: Chromium reports a revalidated page
+    to Playwright with the status of the cached 200 it reused, and its cache adds
+    If-None-Match below the page's own request.
+    """
+    seen: list[Seen] = []
+    lock = threading.Lock()
+    httpd = live_server.thread.httpd
+    application = httpd.get_app()
+
+    def recording_application(environ: dict[str, Any], start_response: Any) -> Any:
+        def recording_start_response(status: str, headers: Any, *args: Any) -> Any:
+            with lock:
+                seen.append(
+                    Seen(
+                        environ["PATH_INFO"],
+                        environ.get("HTTP_IF_NONE_MATCH"),
+                        int(status.split(" ", 1)[0]),
+                    )
+                )
+            return start_response(status, headers, *args)
+
+        return application(environ, recording_start_response)
+
+    httpd.set_app(recording_application)
+    try:
+        yield seen
+    finally:
+        httpd.set_app(application)

@@ -12,96 +12,17 @@ before the browser starts (fixtures) and change data through the admin, in the b
 
 from __future__ import annotations
 
-import os
-import shutil
-import threading
 from collections.abc import Iterator
-from dataclasses import dataclass
 from typing import Any
 
 import pytest
 
 from testproject.demo.factories import ArticleFactory, AuthorFactory, CommentFactory, TagFactory
+from tests.browser import CHROMIUM_ARGS, TIMEOUT_MS, Seen
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-]
-TIMEOUT_MS = 15_000
 ADMIN_PASSWORD = "browser-test-password"
-
-
-def skip_or_fail(reason: str) -> None:
-    """Skip, or fail when CI requires the browser tests (CONDITIONAL_REQUIRE_BROWSER=1)."""
-    if os.environ.get("CONDITIONAL_REQUIRE_BROWSER") == "1":
-        pytest.fail(f"{reason}; CONDITIONAL_REQUIRE_BROWSER=1 requires the browser tests to run.")
-    pytest.skip(reason)
-
-
-@pytest.fixture(scope="session")
-def chromium_executable() -> str:
-    path = shutil.which("chromium")
-    if path is None:
-        skip_or_fail("Debian's chromium is not on PATH (apt-get install chromium)")
-    return str(path)
-
-
-@pytest.fixture(scope="session")
-def sync_playwright() -> Any:
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        skip_or_fail('Playwright is not installed (pip install -e ".[test]")')
-    return sync_playwright
-
-
-@dataclass(frozen=True)
-class Seen:
-    """One exchange as the server saw it: what the browser sent, what it got."""
-
-    path: str
-    if_none_match: str | None
-    status: int
-
-
-@pytest.fixture
-def server_log(live_server) -> Iterator[list[Seen]]:
-    """Exchanges on the live server, recorded by wrapping its WSGI application.
-
-    The server's view is the one that counts: Chromium reports a revalidated page
-    to Playwright with the status of the cached 200 it reused, and its cache adds
-    If-None-Match below the page's own request.
-    """
-    seen: list[Seen] = []
-    lock = threading.Lock()
-    httpd = live_server.thread.httpd
-    application = httpd.get_app()
-
-    def recording_application(environ: dict[str, Any], start_response: Any) -> Any:
-        def recording_start_response(status: str, headers: Any, *args: Any) -> Any:
-            with lock:
-                seen.append(
-                    Seen(
-                        environ["PATH_INFO"],
-                        environ.get("HTTP_IF_NONE_MATCH"),
-                        int(status.split(" ", 1)[0]),
-                    )
-                )
-            return start_response(status, headers, *args)
-
-        return application(environ, recording_start_response)
-
-    httpd.set_app(recording_application)
-    try:
-        yield seen
-    finally:
-        httpd.set_app(application)
 
 
 @pytest.fixture

@@ -246,9 +246,7 @@ def test_anonymous_only_passes_requests_with_a_session(client: Any, make_rule: M
     assert logged_in["X-Conditional"].startswith("passed; the request carries a session cookie")
 
 
-def test_anonymous_only_passes_requests_with_credentials(
-    client: Any, make_rule: MakeRule
-) -> None:
+def test_anonymous_only_passes_requests_with_credentials(client: Any, make_rule: MakeRule) -> None:
     make_rule(url_names="r:plain")
     response = client.get("/r/plain/", headers={"Authorization": "Basic eDp5"})
     assert "ETag" not in response
@@ -453,9 +451,7 @@ def test_rules_are_checked_at_most_once_a_refresh_with_database_stamps(
 # --- Counts ----------------------------------------------------------------------------
 
 
-def test_counts_are_kept_in_memory_and_added_in_batches(
-    client: Any, make_rule: MakeRule
-) -> None:
+def test_counts_are_kept_in_memory_and_added_in_batches(client: Any, make_rule: MakeRule) -> None:
     rule = make_rule(url_names="r:plain")
     first, _ = revalidate(client, "/r/plain/")
     client.get("/r/plain/", headers={"If-None-Match": first["ETag"]})
