@@ -11,6 +11,7 @@ from dataclasses import dataclass
 __all__ = [
     "ENVIRONMENTS",
     "LOOPBACK_WAYS",
+    "RULE_COUNTS",
     "SCALE_SIZES",
     "STORES",
     "WAYS",
@@ -87,7 +88,22 @@ class Way:
     ours: bool  # depends on the store
     # Answers 304 before the view runs (False: only after rendering, or never).
     conditional: bool
+    # Requested through ConditionalRulesMiddleware (the only middleware of that
+    # handler) with this many enabled rules in the database; 0: no middleware at all.
+    rules: int = 0
+    # The same request with fewer enabled rules, which this way is compared to.
+    fewer_rules: str = ""
 
+    @property
+    def through_rules(self) -> bool:
+        """Whether the request goes through ``ConditionalRulesMiddleware``."""
+        return self.rules > 0
+
+
+# Enabled rules while the rule ways are measured: few, and many (the index must
+# keep many as cheap as few). One covers /rule/; the others cover /section-N/*/.
+RULE_COUNTS = (10, 1_000)
+FEW_RULES, MANY_RULES = RULE_COUNTS
 
 WAYS: dict[str, Way] = {
     way.name: way
@@ -113,16 +129,41 @@ WAYS: dict[str, Way] = {
         Way(
             "ours-depends-on", "/ours/depends-on/", "ours: @conditional(depends_on=...)", True, True
         ),
+        # A plain view covered by a ConditionalRule on the same models as depends-on.
+        Way("rule", "/rule/", "ours: rule (middleware), 10 rules", True, True, FEW_RULES),
+        Way(
+            "rule-1k",
+            "/rule/",
+            "ours: rule (middleware), 1,000 rules",
+            True,
+            True,
+            MANY_RULES,
+            fewer_rules="rule",
+        ),
+        # The empty view through the middleware, which no rule matches.
+        Way(
+            "no-match", "/empty/", "no rule matches (middleware), 10 rules", True, False, FEW_RULES
+        ),
+        Way(
+            "no-match-1k",
+            "/empty/",
+            "no rule matches (middleware), 1,000 rules",
+            True,
+            False,
+            MANY_RULES,
+            fewer_rules="no-match",
+        ),
     )
 }
 
 # Over loopback: the floor, the render, Django's two and ours with shared stores.
+# Not the rule ways: gunicorn serves the settings as they are, without middleware.
 LOOPBACK_WAYS = (
     "empty",
     "full",
     "django-middleware",
     "django-condition",
-    *(name for name in WAYS if WAYS[name].ours),
+    *(name for name in WAYS if WAYS[name].ours and not WAYS[name].through_rules),
 )
 
 
@@ -154,7 +195,10 @@ def main_configs(stores: list[str]) -> list[Config]:
     for name, way in WAYS.items():
         if way.ours:
             for store in stores:
-                configs += [Config(name, store, True), Config(name, store, False)]
+                # A way that never answers 304 (no rule matches) has only the 200.
+                if way.conditional:
+                    configs.append(Config(name, store, True))
+                configs.append(Config(name, store, False))
     return configs
 
 

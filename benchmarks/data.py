@@ -16,7 +16,19 @@ from django.db import connection, connections
 
 from benchmarks.bench.models import SCALE_MODELS, Article, Author
 
-__all__ = ["ARTICLES", "AUTHORS", "build", "build_front_page", "build_scaling", "reset_database"]
+__all__ = [
+    "ARTICLES",
+    "AUTHORS",
+    "RULE_NAME",
+    "SECTION_PREFIX",
+    "build",
+    "build_front_page",
+    "build_rules",
+    "build_scaling",
+    "enable_rules",
+    "enabled_rules",
+    "reset_database",
+]
 
 ARTICLES = 10_000
 AUTHORS = 100
@@ -73,6 +85,75 @@ def build_front_page() -> None:
     )
 
 
+RULE_NAME = "bench-rule"
+SECTION_PREFIX = "bench-section-"
+
+
+def _section_name(number: int) -> str:
+    return f"{SECTION_PREFIX}{number:04d}"
+
+
+def build_rules(count: int) -> None:
+    """The rule that covers ``/rule/`` and ``count - 1`` that cover ``/section-N/*/``.
+
+    The covering rule depends on the models ``@conditional(depends_on=...)``
+    names, for everyone (the benchmark's requests carry no session). Each
+    other rule has its own literal first segment, which no measured path has:
+    an index by first segment finds none of them for ``/empty/`` or ``/rule/``.
+    All are enabled; ``enable_rules`` chooses how many.
+    """
+    from django.contrib.contenttypes.models import ContentType
+
+    from django_conditional.models import ConditionalRule
+
+    models = list(ContentType.objects.get_for_models(Article, Author).values())
+    covering = ConditionalRule.objects.create(
+        name=RULE_NAME,
+        path_patterns="/rule/",
+        audience=ConditionalRule.Audience.EVERYONE,
+        shared_caches=ConditionalRule.SharedCaches.PUBLIC,
+    )
+    covering.depends_on.set(models)
+    sections = ConditionalRule.objects.bulk_create(
+        [
+            ConditionalRule(name=_section_name(number), path_patterns=f"/section-{number}/*/")
+            for number in range(1, count)
+        ],
+        batch_size=500,
+    )
+    through = ConditionalRule.depends_on.through
+    through.objects.bulk_create(
+        [
+            through(conditionalrule_id=rule.pk, contenttype_id=model.pk)
+            for rule in sections
+            for model in models
+        ],
+        batch_size=500,
+    )
+
+
+def enabled_rules() -> int:
+    """How many rules are enabled in the database."""
+    from django_conditional.models import ConditionalRule
+
+    return ConditionalRule.objects.filter(enabled=True).count()
+
+
+def enable_rules(count: int) -> None:
+    """Enable the covering rule and the first ``count - 1`` section rules, disable the rest.
+
+    Two UPDATEs, which move the rule table's stamp like any write: processes
+    reload their rules, and the covering rule's pages get new tags.
+    """
+    from django_conditional.models import ConditionalRule
+
+    sections = ConditionalRule.objects.filter(name__startswith=SECTION_PREFIX)
+    last = _section_name(count - 1)
+    sections.filter(name__lte=last).exclude(enabled=True).update(enabled=True)
+    sections.filter(name__gt=last).exclude(enabled=False).update(enabled=False)
+    ConditionalRule.objects.filter(name=RULE_NAME, enabled=False).update(enabled=True)
+
+
 def build_scaling(sizes: tuple[int, ...]) -> None:
     """Fill each scaling table with ``size`` rows in one INSERT ... SELECT."""
     for size in sizes:
@@ -98,7 +179,7 @@ def build_scaling(sizes: tuple[int, ...]) -> None:
                 cursor.execute(f"ANALYZE {table}")
 
 
-def build(sizes: tuple[int, ...]) -> dict[str, float]:
+def build(sizes: tuple[int, ...], rules: int) -> dict[str, float]:
     """Recreate the database and fill it; returns seconds per step."""
     timings: dict[str, float] = {}
     start = time.perf_counter()
@@ -112,6 +193,9 @@ def build(sizes: tuple[int, ...]) -> dict[str, float]:
     start = time.perf_counter()
     build_front_page()
     timings["front_page"] = time.perf_counter() - start
+    start = time.perf_counter()
+    build_rules(rules)
+    timings["rules"] = time.perf_counter() - start
     start = time.perf_counter()
     build_scaling(sizes)
     timings["scaling"] = time.perf_counter() - start

@@ -3,6 +3,12 @@
 A prepared environ goes straight into ``WSGIHandler``, so what is measured is
 Django and the view, not the test client's request building and response
 bookkeeping (which would cost more than the 304 it measures).
+
+Two handlers in each process: the settings' own (no middleware at all, as
+every way but the rule ways is measured) and one whose only middleware is
+``ConditionalRulesMiddleware``. The empty view's floor is thus measured as
+it always was, and in the same process and round as the same view through
+the middleware.
 """
 
 from __future__ import annotations
@@ -26,7 +32,11 @@ from benchmarks.configs import STORES
 from django_conditional.conf import conf
 from django_conditional.stamps import close_stamp_stores
 
-__all__ = ["Driver", "QueryCount", "count_queries", "use_store"]
+__all__ = ["RULES_MIDDLEWARE", "Driver", "QueryCount", "count_queries", "use_store"]
+
+# The middleware of the rule ways' handler. The benchmark has no session or
+# authentication middleware for it to follow (its rule is for everyone).
+RULES_MIDDLEWARE = ["django_conditional.middleware.ConditionalRulesMiddleware"]
 
 
 def _write(data: bytes) -> None:
@@ -86,11 +96,25 @@ def count_queries() -> Iterator[QueryCount]:
             connection.execute_wrappers.remove(wrapper)
 
 
+def _handler(middleware: list[str]) -> WSGIHandler:
+    """A WSGI handler whose middleware is ``middleware`` (read once, when it is built)."""
+    saved = settings.MIDDLEWARE
+    settings.MIDDLEWARE = middleware
+    try:
+        return WSGIHandler()
+    finally:
+        settings.MIDDLEWARE = saved
+
+
 class Driver:
-    """Sends GET requests to Django's WSGI handler in this process."""
+    """Sends GET requests to Django's WSGI handlers in this process."""
 
     def __init__(self) -> None:
         self.handler = WSGIHandler()
+        self.rules_handler = _handler(RULES_MIDDLEWARE)
+
+    def _pick(self, rules: bool) -> WSGIHandler:
+        return self.rules_handler if rules else self.handler
 
     @staticmethod
     def environ(path: str, if_none_match: str | None = None) -> dict[str, Any]:
@@ -118,17 +142,22 @@ class Driver:
             environ["HTTP_IF_NONE_MATCH"] = if_none_match
         return environ
 
-    def request(self, environ: dict[str, Any]) -> HttpResponseBase:
-        """One request, its body read and the response closed (``request_finished`` sent)."""
-        response: HttpResponseBase = self.handler(dict(environ), _start_response)
+    def request(self, environ: dict[str, Any], *, rules: bool = False) -> HttpResponseBase:
+        """One request, its body read and the response closed (``request_finished`` sent).
+
+        ``rules``: through ``ConditionalRulesMiddleware``.
+        """
+        response: HttpResponseBase = self._pick(rules)(dict(environ), _start_response)
         for _chunk in response:
             pass
         response.close()
         return response
 
-    def batch(self, environ: dict[str, Any], count: int, expected_status: int) -> float:
+    def batch(
+        self, environ: dict[str, Any], count: int, expected_status: int, *, rules: bool = False
+    ) -> float:
         """Seconds per request over ``count`` requests; every response must have the status."""
-        handler = self.handler
+        handler = self._pick(rules)
         gc.collect()
         wrong = 0
         start = time.perf_counter()

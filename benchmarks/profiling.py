@@ -69,7 +69,9 @@ def inclusive_shares(root: Frame) -> dict[str, float]:
     }
 
 
-def _querysets_per_request(worker: Worker, environ: dict[str, Any], requests: int = 20) -> float:
+def _querysets_per_request(
+    worker: Worker, environ: dict[str, Any], requests: int = 20, *, rules: bool = False
+) -> float:
     """How many ``QuerySet`` objects a request builds (clones included)."""
     from django.db.models import QuerySet
 
@@ -84,7 +86,7 @@ def _querysets_per_request(worker: Worker, environ: dict[str, Any], requests: in
     QuerySet.__init__ = counting  # type: ignore[method-assign]
     try:
         for _ in range(requests):
-            worker.driver.request(environ)
+            worker.driver.request(environ, rules=rules)
     finally:
         QuerySet.__init__ = original  # type: ignore[method-assign]
     return built / requests
@@ -251,18 +253,19 @@ def profile_configs(
     summary: dict[str, Any] = {"configs": {}}
     for name in names:
         prepared = worker.prepared[name]
-        worker._use(prepared.store)
+        worker.ready(prepared)
+        rules = prepared.rules > 0
         for _ in range(200):
-            worker.driver.request(prepared.environ)
+            worker.driver.request(prepared.environ, rules=rules)
         profiler = Profiler(interval=0.0001)
         count = 0
         profiler.start()
         deadline = time.perf_counter() + seconds
         while time.perf_counter() < deadline:
-            worker.driver.request(prepared.environ)
+            worker.driver.request(prepared.environ, rules=rules)
             count += 1
         session = profiler.stop()
-        querysets = _querysets_per_request(worker, prepared.environ)
+        querysets = _querysets_per_request(worker, prepared.environ, rules=rules)
         root = session.root_frame()
         shares = inclusive_shares(root) if root is not None else {}
         per_request = session.duration / count * 1e6

@@ -392,18 +392,29 @@ def run_in_process(options: Options, results: dict[str, Any]) -> None:
                 (w for w in workers if w.environment.name == "sqlite/persistent"), workers[0]
             )
             say(f"Profiling the warm 304 path ({profiler.environment.label})...")
-            names_to_profile = ["empty/200"] + [
-                f"{way}/{store}/304"
-                for way, store in (
-                    ("ours-queryset", "locmem"),
-                    ("ours-queryset", "redis"),
-                    ("ours-queryset", "db"),
-                    ("ours-mixin", "locmem"),
-                    ("ours-depends-on", "locmem"),
-                    ("ours-depends-on", "redis"),
-                )
-                if store in options.stores
-            ]
+            names_to_profile = (
+                ["empty/200"]
+                + [
+                    f"{way}/{store}/304"
+                    for way, store in (
+                        ("ours-queryset", "locmem"),
+                        ("ours-queryset", "redis"),
+                        ("ours-queryset", "db"),
+                        ("ours-mixin", "locmem"),
+                        ("ours-depends-on", "locmem"),
+                        ("ours-depends-on", "redis"),
+                        ("rule", "locmem"),
+                        ("rule", "redis"),
+                        ("rule-1k", "locmem"),
+                    )
+                    if store in options.stores
+                ]
+                + [
+                    f"{way}/locmem/200"
+                    for way in ("no-match", "no-match-1k")
+                    if "locmem" in options.stores
+                ]
+            )
             results["profile"] = profiler.call(
                 "profile",
                 names=names_to_profile,

@@ -1,7 +1,10 @@
 """Django settings of the benchmark, chosen by ``BENCH_*`` environment variables.
 
 Nothing from ``testproject``: no middleware at all, so the floor (an empty
-view) is Django's own request cost and every difference is the view's.
+view) is Django's own request cost and every difference is the view's. The
+rule ways go through a second handler of the same process whose only
+middleware is ``ConditionalRulesMiddleware`` (``benchmarks.measure``); the
+contenttypes app is installed because rules name their models by content type.
 
 - ``BENCH_DATABASE``: ``sqlite`` (default) or ``postgresql``.
 - ``BENCH_SQLITE_PATH``: the SQLite file (default ``benchmarks/results/bench.sqlite3``).
@@ -28,7 +31,7 @@ SECRET_KEY = "django-conditional-benchmark-key-not-secret"
 DEBUG = False
 ALLOWED_HOSTS = ["127.0.0.1", "localhost", "testserver"]
 
-INSTALLED_APPS = ["django_conditional", "benchmarks.bench"]
+INSTALLED_APPS = ["django.contrib.contenttypes", "django_conditional", "benchmarks.bench"]
 MIDDLEWARE: list[str] = []
 ROOT_URLCONF = "benchmarks.urls"
 WSGI_APPLICATION = "benchmarks.wsgi.application"

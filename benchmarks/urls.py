@@ -25,6 +25,7 @@ _VIEWS: dict[str, Callable[[HttpRequest], HttpResponseBase]] = {
     "ours/queryset/": views.ours_queryset_page,
     "ours/mixin/": views.FrontPageListView.as_view(),
     "ours/depends-on/": views.ours_depends_on_page,
+    "rule/": views.rule_page,
 }
 for (size, subset), scale in views.SCALE_VIEWS.items():
     part = "subset" if subset else "whole"

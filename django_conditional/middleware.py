@@ -85,31 +85,41 @@ class ConditionalRulesMiddleware:
         return await sync_to_async(_after_view)(request, before, response)
 
 
+_REFUSED = "a 200 of this page showed it must not get shared validators (see the admin)"
+
+
 def _before_view(request: HttpRequest) -> HttpResponseBase | _Pending | None:
     """The early answer, what to do after the view, or None for a request no rule covers."""
     if request.method not in ALLOWED_METHODS:
         return None  # rules never answer for a write: nothing to load
-    rules = current_rules()
+    return _apply(request, current_rules(), retried=False)
+
+
+def _apply(
+    request: HttpRequest, rules: RuleSet, *, retried: bool
+) -> HttpResponseBase | _Pending | None:
+    """``_before_view`` under ``rules``; ``retried`` once they were found stale and reloaded."""
     if not rules.rules or request.method not in rules.methods:
         return None
     rule, page = rules.rule_for(request)
     if rule is None:
-        if page.protected is not None and conf.debug_header:
+        if page.protected is not None and logger.isEnabledFor(logging.DEBUG):
             logger.debug("%s %s: no rule applies: %s", request.method, request.path, page.protected)
         return None
     passed = rule.admits(request)
     if passed is None and rules.is_refused(rule, request.path_info):
-        passed = "a 200 of this page showed it must not get shared validators (see the admin)"
+        passed = _REFUSED
     if passed is not None:
         return _Pending(rules, rule, passed=passed)
     salts = rule.salts(request)
     variant = engine.variant_key(request, rule.identity, salts)
-    revalidated = answer_from_kept(request, lambda _request: variant, rule.options)
-    if revalidated is not None:
-        rule_counts.count(rule.pk, "not_modified")
-        _explain(revalidated, rule, "304", "kept in this process", variant=variant)
-        return revalidated
-    return _derive(request, rules, rule, page, salts, variant, retried=False)
+    if not retried:
+        revalidated = answer_from_kept(request, lambda _request: variant, rule.options)
+        if revalidated is not None:
+            rule_counts.count(rule.pk, "not_modified")
+            _explain(revalidated, rule, "304", "kept in this process", variant=variant)
+            return revalidated
+    return _derive(request, rules, rule, page, salts, variant, retried=retried)
 
 
 def _derive(
@@ -136,23 +146,9 @@ def _derive(
         # No such object, or a URL value its field cannot hold: the view decides.
         return _Pending(rules, rule, passed="the object was not found: the view answers")
     if not derived.cached and rules.is_stale(derived.stamps):
-        # The rules changed since this process loaded them: match again under the new ones.
-        if retried:
-            return None
-        fresh = current_rules(force=True)
-        fresh_rule, fresh_page = fresh.rule_for(request)
-        if fresh_rule is None:
-            return None
-        passed = fresh_rule.admits(request)
-        if passed is None and fresh.is_refused(fresh_rule, request.path_info):
-            passed = "a 200 of this page showed it must not get shared validators (see the admin)"
-        if passed is not None:
-            return _Pending(fresh, fresh_rule, passed=passed)
-        fresh_salts = fresh_rule.salts(request)
-        fresh_variant = engine.variant_key(request, fresh_rule.identity, fresh_salts)
-        return _derive(
-            request, fresh, fresh_rule, fresh_page, fresh_salts, fresh_variant, retried=True
-        )
+        # The rules changed since this process loaded them: match again under the new
+        # ones (once: rules changing again meanwhile leave the request to its view).
+        return None if retried else _apply(request, current_rules(force=True), retried=True)
     request.conditional = ConditionalState(  # type: ignore[attr-defined]
         derived.validator, object=derived.object, from_cache=derived.cached
     )

@@ -377,11 +377,13 @@ def import_rules(
 
     result = ImportResult(dry_run=dry_run)
     with transaction.atomic():
+        # No select_related: PostgreSQL refuses FOR UPDATE on the nullable side of
+        # the outer join that the optional object_model would add.
         stored = {
             row.name: row
-            for row in ConditionalRule.objects.select_for_update()
-            .filter(name__in=[rule.name for rule in rules])
-            .select_related("object_model")
+            for row in ConditionalRule.objects.select_for_update().filter(
+                name__in=[rule.name for rule in rules]
+            )
         }
         if stored and not replace:
             names = ", ".join(repr(rule.name) for rule in rules if rule.name in stored)

@@ -561,7 +561,9 @@ def load_rules() -> RuleSet:
     )
     for row in rows:
         models = [ct.model_class() for ct in row.depends_on.all()]
-        missing = [str(ct) for ct, model in zip(row.depends_on.all(), models, strict=True) if model is None]
+        missing = [
+            str(ct) for ct, model in zip(row.depends_on.all(), models, strict=True) if model is None
+        ]
         try:
             if missing:
                 raise ValidationError(

@@ -283,6 +283,23 @@ def _fresh_process_state() -> Iterator[None]:
     close_stamp_stores()
 
 
+@pytest.fixture
+def async_client(async_client: Any) -> Iterator[Any]:
+    """pytest-django's, closing the database connection of sync_to_async's worker thread after.
+
+    The views' ORM work runs in that thread, whose connection outlives the test
+    otherwise: PostgreSQL then refuses to drop the test database.
+    """
+    yield async_client
+    import asyncio
+
+    from asgiref.sync import sync_to_async
+    from django.db import connections
+
+    # Its single thread-sensitive executor: the thread the test's views ran in.
+    asyncio.run(sync_to_async(connections.close_all)())
+
+
 def forget_validators() -> None:
     """Evict every kept validator: this process's and the shared cache's."""
     from django.core.cache import caches

@@ -6,38 +6,20 @@ from io import StringIO
 from typing import Any
 
 import pytest
-from django.apps import apps
 from django.contrib.auth import get_user_model
-from django.contrib.contenttypes.models import ContentType
 from django.core.management import CommandError, call_command
 from django.test import override_settings
 
 from django_conditional.explain import ExplainError, Verdict, build_request, explain_url
 from django_conditional.models import ConditionalRule
 from testproject.demo.factories import ArticleFactory, AuthorFactory
+from tests.rule_factory import make_rule
 
 pytestmark = pytest.mark.django_db
 
 AUTHORS = "Plain author index"
 ARTICLES = "Plain article pages"
 ME = "Plain greeting, per user"
-
-
-def make_rule(
-    name: str,
-    *,
-    depends_on: tuple[str, ...] = (),
-    object_model: str | None = None,
-    **fields: Any,
-) -> ConditionalRule:
-    """A rule created through the ORM, models given by label."""
-    if object_model is not None:
-        fields["object_model"] = ContentType.objects.get_for_model(apps.get_model(object_model))
-    rule = ConditionalRule.objects.create(name=name, **fields)
-    rule.depends_on.set(
-        ContentType.objects.get_for_model(apps.get_model(label)) for label in depends_on
-    )
-    return rule
 
 
 @pytest.fixture

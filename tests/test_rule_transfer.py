@@ -9,30 +9,14 @@ from typing import Any
 
 import pytest
 from django.apps import apps
-from django.contrib.contenttypes.models import ContentType
 from django.core.management import CommandError, call_command
 from django.forms.models import model_to_dict
 
 from django_conditional.models import ConditionalRule
 from django_conditional.rule_transfer import FORMAT, VERSION, rule_fields
+from tests.rule_factory import make_rule
 
 pytestmark = pytest.mark.django_db
-
-
-def make_rule(
-    name: str,
-    *,
-    depends_on: tuple[str, ...] = (),
-    object_model: str | None = None,
-    **fields: Any,
-) -> ConditionalRule:
-    if object_model is not None:
-        fields["object_model"] = ContentType.objects.get_for_model(apps.get_model(object_model))
-    rule = ConditionalRule.objects.create(name=name, **fields)
-    rule.depends_on.set(
-        ContentType.objects.get_for_model(apps.get_model(label)) for label in depends_on
-    )
-    return rule
 
 
 @pytest.fixture

@@ -31,6 +31,8 @@ __all__ = [
     "front_page",
     "ours_depends_on_page",
     "ours_queryset_page",
+    "rule_page",
+    "rule_page_runs",
     "scale_views",
 ]
 
@@ -84,6 +86,23 @@ ours_queryset_page = conditional(queryset=newest_articles, public=True)(front_pa
 
 # Every write to either model changes the tag: one stamp read per request.
 ours_depends_on_page = conditional(depends_on=[Article, Author], public=True)(front_page)
+
+
+# Through a rule: a plain view, no decorator; a ConditionalRule on Article and Author
+# (built by benchmarks.data) covers its path, and ConditionalRulesMiddleware answers
+# its revalidations before it runs.
+_rule_page_runs = [0]
+
+
+def rule_page(request: HttpRequest) -> HttpResponse:
+    """The front page, as a site without this package's decorators serves it."""
+    _rule_page_runs[0] += 1
+    return front_page(request)
+
+
+def rule_page_runs() -> int:
+    """How many times ``rule_page`` ran in this process (a 304 from the rule never runs it)."""
+    return _rule_page_runs[0]
 
 
 # misc: the mixin's paginate_queryset takes a QuerySet; django-stubs' any _SupportsPagination.
