@@ -9,8 +9,12 @@ and the ratio of this checkout's to the other's. ``--compare`` names another
 checkout of the project (``git worktree add /tmp/before <commit>``): its
 ``django_conditional`` and ``benchmarks`` are imported instead of these.
 
-Two writes per round: ``save()`` in autocommit, and ``save()`` inside
-``transaction.atomic()``; Redis stores use database 7 of ``BENCH_REDIS_URL``'s server.
+Three writes per round: ``save()`` in autocommit, ``save()`` inside
+``transaction.atomic()``, and ``guarded``: the same ``save()`` as the view of an
+``If-Match`` request runs it, with its row claimed first (``guarded_writes.run_claimed``:
+the compare-and-swap, then the version read back); compare it with ``atomic``. A
+checkout without ``guarded_writes`` measures the first two. Redis stores use
+database 7 of ``BENCH_REDIS_URL``'s server.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -34,7 +39,7 @@ STORES = {
     "redis": ("redis+locmem", False),
     "redis-tracked": ("redis+locmem", True),
 }
-KINDS = ("autocommit", "atomic")
+KINDS = ("autocommit", "atomic", "guarded")
 
 
 def _child(root: str, store: str, writes: int) -> None:
@@ -71,9 +76,31 @@ def _child(root: str, store: str, writes: int) -> None:
         with transaction.atomic():
             article.save()
 
+    writes_of_kind: list[tuple[str, Callable[[], None]]] = [
+        ("autocommit", autocommit),
+        ("atomic", atomic),
+    ]
+    try:
+        from django.http import HttpResponse
+
+        from django_conditional.guarded_writes import SeenRow, run_claimed
+    except ImportError:  # a checkout from before issue 13
+        pass
+    else:
+
+        def view() -> HttpResponse:
+            article.save()
+            return HttpResponse()
+
+        def guarded() -> None:
+            if run_claimed(SeenRow.of(article), view) is None:
+                raise RuntimeError("the claim failed: the row moved under the benchmark")
+
+        writes_of_kind.append(("guarded", guarded))
+
     for _line in sys.stdin:
         result = {}
-        for kind, write in (("autocommit", autocommit), ("atomic", atomic)):
+        for kind, write in writes_of_kind:
             samples = []
             for _ in range(writes):
                 began = time.perf_counter()
@@ -157,11 +184,18 @@ def _report(
     )
     for store in stores:
         for kind in KINDS:
+            if ("this", store, kind) not in samples:
+                continue
             this = statistics.median(samples["this", store, kind])
             line = f"{store:<14} {kind:<11} {this:9.0f}"
-            if compare:
+            if compare and ("other", store, kind) in samples:
                 other = statistics.median(samples["other", store, kind])
                 line += f" {other:9.0f} {this / other:6.2f}"
+            if kind == "guarded":
+                # The same save, in a transaction, without the claim: in this run, side by side.
+                line += (
+                    f"   {this / statistics.median(samples['this', store, 'atomic']):.2f} x atomic"
+                )
             print(line)
 
 

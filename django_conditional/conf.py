@@ -53,6 +53,10 @@ DEFAULTS: dict[str, Any] = {
     # database (also added after CONDITIONAL_RULES_COUNT_INTERVAL seconds).
     "CONDITIONAL_RULES_COUNT_BATCH": 500,
     "CONDITIONAL_RULES_COUNT_INTERVAL": 30.0,
+    # Unsafe requests to views of one object (conditional(object=...)) must carry
+    # a precondition (If-Match, If-Unmodified-Since or If-None-Match: *), or get 428;
+    # a view's require_precondition=True/False overrides it.
+    "CONDITIONAL_REQUIRE_PRECONDITION": False,
 }
 
 # Settings outside our prefix that derived values depend on.
@@ -154,6 +158,11 @@ class Settings:
     def rules_count_interval(self) -> float:
         """``CONDITIONAL_RULES_COUNT_INTERVAL``: seconds between flushes of the counts."""
         return float(self._get("CONDITIONAL_RULES_COUNT_INTERVAL"))
+
+    @property
+    def require_precondition(self) -> bool:
+        """``CONDITIONAL_REQUIRE_PRECONDITION``: 428 for unguarded writes to one object."""
+        return bool(self._get("CONDITIONAL_REQUIRE_PRECONDITION"))
 
     def cache_settings(self, alias: str) -> dict[str, Any]:
         """The ``CACHES`` entry of cache ``alias``."""

@@ -28,7 +28,7 @@ from asgiref.sync import async_to_sync, iscoroutinefunction, sync_to_async
 from django.apps import apps
 from django.db import DatabaseError
 from django.db.models import Model, QuerySet
-from django.http import HttpRequest
+from django.http import Http404, HttpRequest
 from django.http.response import HttpResponseBase
 from django.shortcuts import get_object_or_404
 
@@ -37,6 +37,7 @@ from django_conditional.dependencies import ModelReference, ViewConfig
 from django_conditional.engine import ConditionalState, ResponseOptions
 from django_conditional.revalidation import answer_from_kept, reads_stamps_from_memory
 from django_conditional.stamp_errors import StampsUnavailable, raise_if_unmigrated
+from django_conditional.unsafe_methods import Fresh, WriteGuard, is_write
 from django_conditional.validators import Validator
 
 if TYPE_CHECKING:
@@ -64,6 +65,7 @@ def _guard(
     idle: _Compute,
     options: ResponseOptions,
     variant_of: _VariantOf | None = None,
+    writes: WriteGuard | None = None,
 ) -> ViewFunc:
     """Wrap ``view``: compute the state, answer 304/412 early, or run the view and finish.
 
@@ -71,7 +73,8 @@ def _guard(
     request without a precondition, OPTIONS): nothing is computed for it.
     ``variant_of`` names the request's page variant, whose kept validator
     answers a matching revalidation before anything else is worked out
-    (the warm 304, the package's hot path).
+    (the warm 304, the package's hot path). ``writes`` answers unsafe
+    requests instead (a view of one object: 428, and atomic preconditions).
     """
 
     def revalidated(request: HttpRequest) -> HttpResponseBase | None:
@@ -83,6 +86,16 @@ def _guard(
 
         @wraps(view)
         async def async_view(request: HttpRequest, *args: Any, **kwargs: Any) -> Any:
+            if writes is not None and is_write(request):
+
+                async def run_view() -> Any:
+                    return await view(request, *args, **kwargs)
+
+                # One thread for the claim's transaction and the view's ORM calls:
+                # sync_to_async inside async_to_sync comes back to this thread.
+                return await sync_to_async(writes.answer)(
+                    request, args, kwargs, async_to_sync(run_view)
+                )
             # On the event loop only when stamps are read from memory (a Redis
             # stamp not mirrored yet, just after a write, is one read); with
             # stamps in the database, the worker thread below looks it up.
@@ -119,6 +132,8 @@ def _guard(
 
     @wraps(view)
     def sync_view(request: HttpRequest, *args: Any, **kwargs: Any) -> Any:
+        if writes is not None and is_write(request):
+            return writes.answer(request, args, kwargs, partial(view, request, *args, **kwargs))
         early_response = revalidated(request)
         if early_response is not None:
             return early_response
@@ -271,6 +286,7 @@ def conditional(
     cache_control: engine.CacheControl | None = None,
     vary: Sequence[str] | None = None,
     using: str | None = None,
+    require_precondition: bool | None = None,
 ) -> Callable[[ViewFunc], ViewFunc]:
     """Derive the view's validator from the data it shows; answer 304/412 before it runs.
 
@@ -294,6 +310,15 @@ def conditional(
     fetched object or rows on ``request.conditional.object`` /
     ``.object_list``, fetched only if the validator came from the cache.
     Sync and async views alike; async views compute in a worker thread.
+
+    Unsafe requests to an ``object`` view (PUT, PATCH, POST, DELETE) that
+    carry ``If-Match`` or ``If-Unmodified-Since`` are checked and written as
+    one step: the view runs with the row claimed at the version the client
+    saw, so of concurrent requests with the same tag one runs and the others
+    get 412 (``guarded_writes``); a success carries the object's new
+    ``ETag``. ``If-None-Match: *`` creates only what does not exist (a PUT).
+    ``require_precondition=True`` answers 428 to unsafe requests without a
+    precondition (default: ``CONDITIONAL_REQUIRE_PRECONDITION``).
 
     ``depends_on`` is checked when the decorator is applied (or on first use
     if the app registry is not ready yet, and by check E005): an entry that
@@ -323,6 +348,11 @@ def conditional(
         raise TypeError(
             f"conditional(salt=...) takes a function of the request, not {salt!r}; for "
             "example salt=lambda request: request.COOKIES.get('theme')."
+        )
+    if require_precondition is not None and object is None:
+        raise TypeError(
+            "conditional(require_precondition=...) guards writes to one object: it needs "
+            "object=..., the query of the row the precondition is checked against."
         )
     options = ResponseOptions(cache_control, vary)
     if not public:
@@ -378,9 +408,9 @@ def conditional(
                 request, identity, engine.request_salts(request, public=public, salt=salt)
             )
 
-        def compute(
+        def derivation_of(
             request: HttpRequest, args: tuple[Any, ...], kwargs: dict[str, Any]
-        ) -> ConditionalState:
+        ) -> tuple[Derivation, Callable[[], QuerySet[Any]] | None, tuple[str, ...]]:
             from django_conditional.derivation import Derivation
 
             salts = engine.request_salts(request, public=public, salt=salt)
@@ -393,6 +423,12 @@ def conditional(
                 weak=weak,
                 using=using,
             )
+            return derivation, make_queryset, salts
+
+        def compute(
+            request: HttpRequest, args: tuple[Any, ...], kwargs: dict[str, Any]
+        ) -> ConditionalState:
+            derivation, make_queryset, salts = derivation_of(request, args, kwargs)
             try:
                 derived = _derive(derivation, engine.variant_key(request, identity, salts))
             except StampsUnavailable:
@@ -412,6 +448,28 @@ def conditional(
         ) -> ConditionalState:
             return _state(None, factory(request, args, kwargs), None, None, None)
 
+        def derive_fresh(
+            request: HttpRequest, args: tuple[Any, ...], kwargs: dict[str, Any]
+        ) -> Fresh:
+            # Never a kept validator: the write is checked against the version read here.
+            derivation, make_queryset, _salts = derivation_of(request, args, kwargs)
+            assert make_queryset is not None  # object=... views only
+            alias = using or make_queryset().db
+            try:
+                derived = _derive(derivation, None)
+            except StampsUnavailable:
+                return Fresh(_state(None, make_queryset, None, None, None), alias)
+            except Http404:
+                # No such row: ``request.conditional.object`` raises Http404 again.
+                missing = Validator(exists=False)
+                return Fresh(_state(missing, make_queryset, None, None, None), alias)
+            state = _state(derived.validator, make_queryset, derived.object, None, None)
+            return Fresh(state, alias)
+
+        writes = None
+        if object is not None:
+            writes = WriteGuard(derive_fresh, idle, options, require_precondition)
+
         async def acompute(
             request: HttpRequest, args: tuple[Any, ...], kwargs: dict[str, Any]
         ) -> ConditionalState:
@@ -424,6 +482,7 @@ def conditional(
             idle=idle,
             options=options,
             variant_of=variant_of,
+            writes=writes,
         )
         # For check E005, which walks the URLconf.
         guarded.conditional_config = config  # type: ignore[attr-defined]
@@ -432,7 +491,7 @@ def conditional(
     return decorator
 
 
-def _derive(derivation: Derivation, cache_key: Sequence[str]) -> Derived:
+def _derive(derivation: Derivation, cache_key: Sequence[str] | None) -> Derived:
     """``derivation.derive``, imported on first use, with a never-migrated stamp table explained."""
     from django_conditional.derivation import derive
 

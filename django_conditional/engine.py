@@ -142,7 +142,9 @@ def short_circuit_response(
     if decision.outcome is Outcome.NOT_MODIFIED:
         response = (options or _NO_OPTIONS).not_modified(validator, now)
     elif decision.outcome is Outcome.PRECONDITION_FAILED:
-        response = responses.precondition_failed(decision, validator.etag)
+        response = responses.precondition_failed(
+            decision, validator.etag, as_json=wants_problem_json(request)
+        )
         log_response(
             "Precondition Failed: %s (%s)",
             request.path,
@@ -391,6 +393,12 @@ def _explain_unavailable(response: HttpResponseBase, outcome: str) -> None:
     response.headers["X-Conditional"] = (
         f"{outcome}; {reason or 'a write to its tables is in flight'}"
     )
+
+
+def wants_problem_json(request: HttpRequest) -> bool:
+    """Whether the request's client reads JSON error bodies (``responses.wants_problem_json``)."""
+    meta = request.META
+    return responses.wants_problem_json(meta.get("HTTP_ACCEPT"), meta.get("CONTENT_TYPE"))
 
 
 def is_revalidation(request: HttpRequest) -> bool:

@@ -5,6 +5,7 @@ Imports the pure HTTP layer and ``django.http`` only: no ORM, no settings.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from typing import Any
 
@@ -22,6 +23,7 @@ __all__ = [
     "precondition_required",
     "request_fields_too_large",
     "validators_unavailable",
+    "wants_problem_json",
 ]
 
 # The fields a 304 repeats from the 200 it stands for (RFC 9110 section
@@ -89,29 +91,53 @@ def not_modified_from(response: HttpResponseBase) -> NotModifiedResponse:
     return new_response
 
 
-def precondition_failed(decision: Decision, etag: EntityTag | None = None) -> HttpResponse:
+def wants_problem_json(accept: str | None, content_type: str | None) -> bool:
+    """Whether a client reads JSON: it accepts JSON, or sent JSON (RFC 9457 problem details).
+
+    A browser's ``Accept`` (``text/html,...,*/*``) names no JSON type: it gets text.
+    """
+    for value in (accept or "", content_type or ""):
+        for part in value.split(",")[:32]:  # a hostile list is not read to its end
+            media_type = part.split(";", 1)[0].strip().lower()
+            if media_type.endswith(("/json", "+json")):
+                return True
+    return False
+
+
+def _problem(status: int, title: str, detail: str, *, as_json: bool, **extra: str) -> HttpResponse:
+    """A short error body: RFC 9457 problem details for JSON clients, a line of text otherwise."""
+    if as_json:
+        body = json.dumps(
+            {"type": "about:blank", "title": title, "status": status, "detail": detail, **extra}
+        )
+        return HttpResponse(body, status=status, content_type="application/problem+json")
+    return HttpResponse(
+        f"{title}: {detail}\n", status=status, content_type="text/plain; charset=utf-8"
+    )
+
+
+def precondition_failed(
+    decision: Decision, etag: EntityTag | None = None, *, as_json: bool = False
+) -> HttpResponse:
     """A 412 naming the precondition that failed, with the current ETag if any.
 
     The ETag lets a client that lost an update fetch nothing more before it
     decides how to merge (RFC 9110 section 15.5.13).
     """
-    response = HttpResponse(
-        f"Precondition Failed: {decision.reason}.\n",
-        status=412,
-        content_type="text/plain; charset=utf-8",
-    )
+    response = _problem(412, "Precondition Failed", f"{decision.reason}.", as_json=as_json)
     if etag is not None:
         response.headers["ETag"] = str(etag)
     return response
 
 
-def precondition_required(method: str) -> HttpResponse:
+def precondition_required(method: str, *, as_json: bool = False) -> HttpResponse:
     """A 428 for an unsafe request that must be conditional (RFC 6585 section 3)."""
-    return HttpResponse(
-        f"Precondition Required: a {method} to this resource must carry If-Match "
-        "with the entity tag you last received.\n",
-        status=428,
-        content_type="text/plain; charset=utf-8",
+    return _problem(
+        428,
+        "Precondition Required",
+        f"a {method} to this resource must carry If-Match with the entity tag you last "
+        "received (GET it first), or If-None-Match: * to create it only if it does not exist.",
+        as_json=as_json,
     )
 
 

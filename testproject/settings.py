@@ -72,6 +72,15 @@ def _database() -> dict[str, Any]:
         return {
             "ENGINE": "django.db.backends.sqlite3",
             "NAME": os.environ.get("CONDITIONAL_SQLITE_PATH", str(BASE_DIR / "db.sqlite3")),
+            # Concurrent writers wait for each other instead of failing with "database
+            # is locked": transactions take the write lock when they begin (not when
+            # a read inside them turns into a write, which SQLite cannot wait for),
+            # readers never block the writer (WAL), and a writer waits up to 20 s.
+            "OPTIONS": {
+                "transaction_mode": "IMMEDIATE",
+                "timeout": 20,
+                "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+            },
         }
     if engine in {"postgresql", "postgres"}:
         return {

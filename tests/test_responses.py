@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import pickle
 
+import pytest
 from django.http import HttpResponse
 
 from django_conditional.http import Decision, EntityTag, Outcome
@@ -15,6 +17,7 @@ from django_conditional.responses import (
     precondition_failed,
     precondition_required,
     request_fields_too_large,
+    wants_problem_json,
 )
 
 
@@ -82,6 +85,41 @@ def test_precondition_required():
     response = precondition_required("PUT")
     assert response.status_code == 428
     assert b"If-Match" in response.content
+
+
+@pytest.mark.parametrize(
+    ("accept", "content_type", "expected"),
+    [
+        ("application/json", None, True),
+        ("application/problem+json; q=1", None, True),
+        ("text/html, application/vnd.api+json;q=0.9", None, True),
+        (None, "application/json; charset=utf-8", True),
+        ("text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8", None, False),
+        ("*/*", "application/x-www-form-urlencoded", False),
+        (None, None, False),
+        ("text/plain, " * 40 + "application/json", None, False),  # past the parts read
+    ],
+)
+def test_json_clients_are_recognised(accept, content_type, expected):
+    assert wants_problem_json(accept, content_type) is expected
+
+
+def test_json_clients_get_problem_details():
+    decision = Decision(Outcome.PRECONDITION_FAILED, "If-Match did not match", "If-Match")
+    response = precondition_failed(decision, EntityTag("v2"), as_json=True)
+    assert response.status_code == 412
+    assert response["Content-Type"] == "application/problem+json"
+    assert response["ETag"] == '"v2"'
+    assert json.loads(response.content) == {
+        "type": "about:blank",
+        "title": "Precondition Failed",
+        "status": 412,
+        "detail": "If-Match did not match.",
+    }
+    required = json.loads(precondition_required("PATCH", as_json=True).content)
+    assert required["status"] == 428
+    assert "PATCH" in required["detail"]
+    assert "If-Match" in required["detail"]
 
 
 def test_request_fields_too_large():

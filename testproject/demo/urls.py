@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from testproject.demo import plain_views, views
+from testproject.demo import api_views, plain_views, views
 
 app_name = "demo"
 
@@ -19,4 +19,12 @@ urlpatterns = [
     path("plain/articles/<slug:slug>/", plain_views.plain_article, name="plain-article"),
     path("plain/authors/", plain_views.plain_authors, name="plain-authors"),
     path("plain/me/", plain_views.plain_me, name="plain-me"),
+    # A JSON API whose edits must carry If-Match (api_views).
+    path("api/articles/", api_views.articles, name="api-articles"),
+    path("api/articles/<int:pk>/", api_views.article, name="api-article"),
+    path(
+        "api/unguarded/articles/<int:pk>/",
+        api_views.unguarded_article,
+        name="api-unguarded-article",
+    ),
 ]

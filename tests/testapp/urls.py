@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from tests.testapp import views
+from tests.testapp import views, write_views
 
 urlpatterns = [
     path("condition/", views.index),
@@ -36,4 +36,9 @@ urlpatterns = [
     path("cbv/articles/", views.ArticleListView.as_view()),
     path("cbv/articles/<int:pk>/", views.ArticleDetailView.as_view()),
     path("cbv/stats/", views.StatsView.as_view()),
+    path("w/articles/<int:pk>/", write_views.article),
+    path("w/required/articles/<int:pk>/", write_views.article_required),
+    path("w/comment/articles/<int:pk>/", write_views.comment_on),
+    path("w/notes/<int:pk>/", write_views.note),
+    path("w/async/articles/<int:pk>/", write_views.async_article),
 ]
