@@ -331,6 +331,7 @@ class ConditionalRuleForm(_RuleForm):
             "must_revalidate",
             "immutable",
             "vary",
+            "require_precondition",
             "notes",
         )
         field_classes: ClassVar[dict[str, type[forms.Field]]] = {
@@ -351,6 +352,7 @@ class ConditionalRuleForm(_RuleForm):
             "no_cache": "no-cache",
             "must_revalidate": "must-revalidate",
             "vary": "Vary",
+            "require_precondition": "Writes must carry If-Match",
         }
         widgets: ClassVar[dict[str, forms.Widget]] = {
             "url_names": forms.Textarea(attrs={"rows": 3, "cols": 60, "class": "vLargeTextField"}),
@@ -408,6 +410,7 @@ class ConditionalRuleForm(_RuleForm):
             object_field=data.get("object_field") or "",
             object_kwarg=data.get("object_kwarg") or "",
             tag_strength=data.get("tag_strength") or "",
+            require_precondition=bool(data.get("require_precondition")),
         )
         for name, found in admin_coverage(url_names, path_patterns).items():
             problems.setdefault(name, []).extend(found)
@@ -485,6 +488,10 @@ _DESCRIPTIONS = {
     "what its tag lacks.",
     "caching": "The Cache-Control directives and Vary sent with the pages (and their 304s). "
     "Leave them empty to send none.",
+    "writes": "Edits (PUT, PATCH, POST, DELETE) of the object a detail page shows: with "
+    "the box ticked they must carry If-Match with the page's entity tag (428 without it), "
+    "and of edits carrying the same tag one is written and the others get 412, checked "
+    "and written as one step. Needs the object lookup above.",
     "answers": "Counted by every process and added up in batches; this process's counts not "
     "yet stored are included. Refused pages are listed below: saving the rule "
     "forgets them, so each is tried again on its next 200.",
@@ -557,6 +564,13 @@ class ConditionalRuleAdmin(_RuleAdmin):
                         "vary",
                     ),
                     "description": _DESCRIPTIONS["caching"],
+                },
+            ),
+            (
+                "Writes",
+                {
+                    "fields": ("require_precondition",),
+                    "description": _DESCRIPTIONS["writes"],
                 },
             ),
             ("Notes", {"fields": ("notes",)}),

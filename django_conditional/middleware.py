@@ -1,5 +1,9 @@
 """The middleware: applies the rules kept in the database before the view runs. Sync and async.
 
+Writes (PUT, PATCH, POST, DELETE) to the object of a rule that requires
+preconditions get 428 without one and 412 when stale, and otherwise run
+with the object's row claimed (``unsafe_methods``, ``guarded_writes``).
+
 For a GET or HEAD that an enabled rule covers, it derives the page's
 validator from the rule's stamps (and its object), answers 304 or 412
 before the view and its template run, and otherwise adds the validators and
@@ -15,9 +19,10 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
-from asgiref.sync import iscoroutinefunction, markcoroutinefunction, sync_to_async
+from asgiref.sync import async_to_sync, iscoroutinefunction, markcoroutinefunction, sync_to_async
 from django.core.exceptions import ValidationError
 from django.http import Http404, HttpRequest
 from django.http.response import HttpResponseBase
@@ -29,6 +34,8 @@ from django_conditional.engine import ConditionalState, EarlyResponse
 from django_conditional.revalidation import answer_from_kept
 from django_conditional.rules import ALLOWED_METHODS, PageMatch, Rule, RuleSet, current_rules
 from django_conditional.stamp_errors import StampsUnavailable
+from django_conditional.unsafe_methods import Fresh, WriteGuard, is_write
+from django_conditional.validators import Validator
 
 __all__ = ["ConditionalRulesMiddleware"]
 
@@ -66,6 +73,8 @@ class ConditionalRulesMiddleware:
     def __call__(self, request: HttpRequest) -> Any:
         if self.is_async:
             return self.__acall__(request)
+        if is_write(request):
+            return _write(request, self.get_response)  # type: ignore[arg-type]
         before = _before_view(request)
         if before is None:
             return self.get_response(request)
@@ -75,6 +84,11 @@ class ConditionalRulesMiddleware:
         return _after_view(request, before, response)  # type: ignore[arg-type]
 
     async def __acall__(self, request: HttpRequest) -> HttpResponseBase:
+        if is_write(request):
+            # One thread for the claim's transaction and the view's ORM calls:
+            # thread-sensitive code inside async_to_sync comes back to it.
+            get_response = async_to_sync(self.get_response)  # type: ignore[arg-type]
+            return await sync_to_async(_write)(request, get_response)
         # Rules may load and stamps may be read from the database: off the event loop.
         before = await sync_to_async(_before_view)(request)
         if before is None:
@@ -86,6 +100,42 @@ class ConditionalRulesMiddleware:
 
 
 _REFUSED = "a 200 of this page showed it must not get shared validators (see the admin)"
+
+
+def _write(request: HttpRequest, get_response: GetResponse) -> HttpResponseBase:
+    """An unsafe request: a rule that guards writes answers 428 or 412, or runs it atomically."""
+    rules = current_rules()
+    if not rules.guards_writes:
+        return get_response(request)
+    rule, page = rules.write_rule_for(request)
+    if rule is None:
+        return get_response(request)
+    guard = WriteGuard(
+        partial(_fresh, rule, page),
+        lambda _request, _args, _kwargs: ConditionalState(),
+        rule.options,
+        require_precondition=True,
+    )
+    response = guard.answer(request, (), {}, partial(get_response, request))
+    if response.status_code in {412, 428}:
+        rule_counts.count(rule.pk, "failed")
+    _explain(response, rule, str(response.status_code), "a write the rule guards")
+    return response
+
+
+def _fresh(rule: Rule, page: PageMatch, request: HttpRequest, args: Any, kwargs: Any) -> Fresh:
+    """The rule's validator for the write's object, derived now (never a kept one)."""
+    derivation = rule.derivation(rule.salts(request), page.kwargs)
+    if derivation is None or derivation.queryset is None:
+        return Fresh(ConditionalState(Validator(exists=False)), "default")
+    alias = derivation.using or derivation.queryset().db
+    try:
+        derived = derive(derivation)
+    except StampsUnavailable:
+        return Fresh(ConditionalState(None), alias)
+    except (Http404, ValueError, TypeError, ValidationError):
+        return Fresh(ConditionalState(Validator(exists=False)), alias)
+    return Fresh(ConditionalState(derived.validator, object=derived.object), alias)
 
 
 def _before_view(request: HttpRequest) -> HttpResponseBase | _Pending | None:

@@ -267,6 +267,11 @@ class ConditionalRule(models.Model):
         help_text="Request headers the pages vary on, comma separated (e.g. 'Accept'); "
         "their values go into the entity tag.",
     )
+    require_precondition = models.BooleanField(
+        default=False,
+        help_text="Writes (PUT, PATCH, POST, DELETE) to the object must carry If-Match: 428 "
+        "without it, 412 when stale, checked and written as one step. Needs the object lookup.",
+    )
     notes = models.TextField(blank=True)
     created = models.DateTimeField(auto_now_add=True)
     modified = models.DateTimeField(auto_now=True)

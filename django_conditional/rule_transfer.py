@@ -309,6 +309,7 @@ def _rule_problems(
         object_field=str(values["object_field"]),
         object_kwarg=str(values["object_kwarg"]),
         tag_strength=str(values["tag_strength"]),
+        require_precondition=bool(values["require_precondition"]),
     )
     if object_model is None and label is not None:
         messages.pop("object_model", None)  # already said: the label names no installed model

@@ -17,6 +17,7 @@ import threading
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
@@ -111,6 +112,8 @@ class Rule:
     # Names the rule and everything about it that shapes a response: a
     # changed rule never answers with a tag derived under its old form.
     identity: str = ""
+    # Writes to its object must carry a precondition, checked atomically (428, 412).
+    require_precondition: bool = False
 
     @property
     def covered_vary(self) -> frozenset[str]:
@@ -216,6 +219,7 @@ def build_rule(row: ConditionalRule, depends_on: Sequence[type[Model]]) -> Rule:
         object_field=row.object_field,
         object_kwarg=row.object_kwarg,
         tag_strength=row.tag_strength,
+        require_precondition=row.require_precondition,
     )
     if problems:
         raise ValidationError(problems)
@@ -245,6 +249,7 @@ def build_rule(row: ConditionalRule, depends_on: Sequence[type[Model]]) -> Rule:
                 row.tag_strength,
                 sorted(cache_control.items()),
                 vary,
+                row.require_precondition,
             )
         ),
     )
@@ -264,6 +269,7 @@ def build_rule(row: ConditionalRule, depends_on: Sequence[type[Model]]) -> Rule:
         object_field=row.object_field,
         object_kwarg=row.object_kwarg,
         identity=identity,
+        require_precondition=row.require_precondition,
     )
 
 
@@ -285,6 +291,7 @@ def validate_rule(
     object_field: str,
     object_kwarg: str,
     tag_strength: str,
+    require_precondition: bool = False,
 ) -> dict[str, list[str]]:
     """What is wrong with a rule, by field: the messages the admin form shows.
 
@@ -347,6 +354,18 @@ def validate_rule(
             "A strong tag promises byte-identical pages; without an object lookup a rule "
             "cannot know that. Choose automatic or weak.",
         )
+    if require_precondition and object_model_label is None:
+        add(
+            "require_precondition",
+            "Writes are checked against one object: choose the object's model, the field "
+            "to look it up by and the URL argument, or clear this box.",
+        )
+    elif require_precondition and tag_strength == "weak":
+        add(
+            "require_precondition",
+            "If-Match compares tags strongly, so a weak tag never matches and every write "
+            "would get 412: choose automatic or strong tags.",
+        )
     return problems
 
 
@@ -407,7 +426,10 @@ def protection_of(match: ResolverMatch) -> str | None:
     func: Any = match.func
     view_class = getattr(func, "view_class", None)
     if view_class is not None:
-        if issubclass(view_class, ConditionalViewMixin):
+        # The class-based mixins, and DRF's (ConditionalModelMixin.conditional_guarded).
+        if issubclass(view_class, ConditionalViewMixin) or getattr(
+            view_class, "conditional_guarded", False
+        ):
             return "the view has its own conditional mixin, which wins over rules"
         from django.contrib.auth.mixins import AccessMixin
 
@@ -494,8 +516,12 @@ class RuleSet:
 
     def page(self, request: HttpRequest) -> PageMatch:
         """The rules that could cover the request's path, best first (kept per path)."""
-        urlconf = getattr(request, "urlconf", None)
         path = request.path_info
+        index = self._index
+        if not index.has_name_patterns and not index.by_path(path):
+            # Only path patterns, none of which matches: no resolution, no language.
+            return _NO_PAGE
+        urlconf = getattr(request, "urlconf", None)
         key = (urlconf, get_language(), path)
         found = self._pages.get(key)
         if found is None:
@@ -505,6 +531,21 @@ class RuleSet:
                     self._pages.clear()
                 self._pages[key] = found
         return found
+
+    @cached_property
+    def guards_writes(self) -> bool:
+        """Whether any rule requires preconditions on writes (else writes are not looked at)."""
+        return any(rule.require_precondition for rule in self.rules)
+
+    def write_rule_for(self, request: HttpRequest) -> tuple[Rule | None, PageMatch]:
+        """The rule that guards an unsafe request's writes (None for none) and its page's match."""
+        page = self.page(request)
+        if page.protected is not None:
+            return None, page  # the view's own decorator, the admin, an access check
+        for rule in page.rules:
+            if rule.require_precondition:
+                return rule, page
+        return None, page
 
     def rule_for(self, request: HttpRequest) -> tuple[Rule | None, PageMatch]:
         """The rule that applies to the request (None for none) and its page's match."""
@@ -608,7 +649,7 @@ def current_rules(*, force: bool = False) -> RuleSet:
     rules = _current
     now = time.monotonic()
     if rules is not None and not force:
-        if now - _checked < conf.rules_refresh and not _reads_from_memory():
+        if now - _checked < conf.rules_refresh and not _stamp_store().reads_from_memory:
             return rules
         try:
             from django_conditional.stamps import read_stamps
@@ -644,10 +685,10 @@ def _log_load_failure(error: Exception) -> None:
         )
 
 
-def _reads_from_memory() -> bool:
+def _stamp_store() -> Any:
     from django_conditional.stamps import get_stamp_store
 
-    return get_stamp_store().reads_from_memory
+    return get_stamp_store()
 
 
 def forget_rules() -> None:

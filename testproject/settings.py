@@ -12,6 +12,7 @@ environment variables (documented in the README under "Running the tests"):
 
 from __future__ import annotations
 
+import importlib.util
 import os
 from pathlib import Path
 from typing import Any
@@ -33,6 +34,8 @@ INSTALLED_APPS = [
     "django_conditional",
     "testproject.demo",
 ]
+if importlib.util.find_spec("rest_framework") is not None:  # the drf extra: /api/drf/
+    INSTALLED_APPS.append("rest_framework")
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",

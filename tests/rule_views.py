@@ -10,11 +10,13 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required, permission_required
 from django.http import HttpRequest, HttpResponse
 from django.middleware.csrf import get_token
+from django.shortcuts import get_object_or_404
 from django.urls import include, path
 from django.utils.cache import patch_cache_control, patch_vary_headers
+from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import etag
 
-from tests.testapp.models import Note
+from tests.testapp.models import Article, Note
 
 calls: list[str] = []
 
@@ -93,6 +95,20 @@ def editors(request: HttpRequest) -> HttpResponse:
     return plain(request)
 
 
+@csrf_exempt
+def article(request: HttpRequest, pk: int) -> HttpResponse:
+    """A plain edit view: GET shows the title, PUT sets it from the body, DELETE deletes."""
+    calls.append(request.path)
+    found = get_object_or_404(Article, pk=pk)
+    if request.method == "PUT":
+        found.title = request.body.decode()
+        found.save()
+    elif request.method == "DELETE":
+        found.delete()
+        return HttpResponse(status=204)
+    return HttpResponse(found.title, content_type="text/plain")
+
+
 rules_patterns = [
     path("plain/", plain, name="plain"),
     path("plain/<int:pk>/", plain, name="plain-pk"),
@@ -111,6 +127,7 @@ rules_patterns = [
     path("missing/", missing, name="missing"),
     path("members/", members, name="members"),
     path("editors/", editors, name="editors"),
+    path("articles/<int:pk>/", article, name="article"),
 ]
 
 urlpatterns = [

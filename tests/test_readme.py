@@ -54,9 +54,11 @@ SETTINGS = """
 {snippet}
 assert "django_conditional" in INSTALLED_APPS
 INSTALLED_APPS = [
+    "django.contrib.admin",
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
+    "django.contrib.messages",
     *(app for app in INSTALLED_APPS if isinstance(app, str)),
     "blog",
 ]
@@ -65,7 +67,15 @@ DATABASES = {{"default": {{"ENGINE": "django.db.backends.sqlite3", "NAME": "db.s
 # The README's own MIDDLEWARE (way 2), as written.
 assert "django_conditional.middleware.ConditionalRulesMiddleware" in MIDDLEWARE
 ROOT_URLCONF = "blog.urls"
-TEMPLATES = [{{"BACKEND": "django.template.backends.django.DjangoTemplates", "APP_DIRS": True}}]
+TEMPLATES = [{{
+    "BACKEND": "django.template.backends.django.DjangoTemplates",
+    "APP_DIRS": True,
+    "OPTIONS": {{"context_processors": [
+        "django.template.context_processors.request",
+        "django.contrib.auth.context_processors.auth",
+        "django.contrib.messages.context_processors.messages",
+    ]}},
+}}]
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 USE_TZ = True
 ALLOWED_HOSTS = ["testserver"]

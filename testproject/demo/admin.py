@@ -1,8 +1,9 @@
 """Admin for the demo blog, so edits (and the validators they move) can be tried by hand.
 
-Nothing here knows about django_conditional: the admin writes through the ORM,
-and the models' mixins see every write. Each change page shows the row's
-``version``, which the database increments on every write.
+The admin writes through the ORM, and the models' mixins see every write. Each
+change page shows the row's ``version``, which the database increments on every
+write; ``ConcurrentEditAdminMixin`` makes sure no save overwrites an edit its user
+never saw (change forms, the article list's editable column, actions, If-Match).
 """
 
 from collections.abc import Sequence
@@ -12,11 +13,12 @@ from django import forms
 from django.contrib import admin
 from django.db import models
 
+from django_conditional.admin_mixins import ConcurrentEditAdminMixin
 from testproject.demo.models import Article, Author, Comment, Tag
 
 
 @admin.register(Author)
-class AuthorAdmin(admin.ModelAdmin):
+class AuthorAdmin(ConcurrentEditAdminMixin, admin.ModelAdmin):
     list_display = ("name", "slug", "version", "modified")
     search_fields = ("name", "slug")
     prepopulated_fields: ClassVar[dict[str, Sequence[str]]] = {"slug": ("name",)}
@@ -24,7 +26,7 @@ class AuthorAdmin(admin.ModelAdmin):
 
 
 @admin.register(Tag)
-class TagAdmin(admin.ModelAdmin):
+class TagAdmin(ConcurrentEditAdminMixin, admin.ModelAdmin):
     list_display = ("name", "slug", "version")
     search_fields = ("name", "slug")
     prepopulated_fields: ClassVar[dict[str, Sequence[str]]] = {"slug": ("name",)}
@@ -43,7 +45,7 @@ class CommentInline(admin.TabularInline):
 
 
 @admin.register(Article)
-class ArticleAdmin(admin.ModelAdmin):
+class ArticleAdmin(ConcurrentEditAdminMixin, admin.ModelAdmin):
     list_display = ("title", "author", "is_published", "published_at", "version", "modified")
     list_filter = ("is_published", "tags")
     list_select_related = ("author",)
@@ -53,11 +55,19 @@ class ArticleAdmin(admin.ModelAdmin):
     filter_horizontal = ("tags",)
     date_hierarchy = "published_at"
     readonly_fields = ("version", "modified")
+    list_editable = ("is_published",)
+    actions = ("publish",)
     inlines = (CommentInline,)
+
+    @admin.action(description="Publish the selected articles")
+    def publish(self, request, queryset):  # type: ignore[no-untyped-def]
+        for article in queryset:
+            article.is_published = True
+            article.save(update_fields=["is_published"])
 
 
 @admin.register(Comment)
-class CommentAdmin(admin.ModelAdmin):
+class CommentAdmin(ConcurrentEditAdminMixin, admin.ModelAdmin):
     list_display = ("author_name", "article", "created_at", "version")
     list_select_related = ("article",)
     search_fields = ("author_name", "body", "article__title")

@@ -42,6 +42,7 @@ def _as_json(article: Article) -> dict[str, Any]:
         "title": article.title,
         "body": article.body,
         "author": article.author.name,
+        "slug": article.slug,
         "url": f"/api/articles/{article.pk}/",
     }
 

@@ -1,14 +1,15 @@
 """URLs of the demo blog, namespaced ``demo``."""
 
-from django.urls import path
+from django.urls import include, path
 
-from testproject.demo import api_views, plain_views, views
+from testproject.demo import api_views, edit_views, plain_views, views
 
 app_name = "demo"
 
 urlpatterns = [
     path("", views.ArticleListView.as_view(), name="article-list"),
     path("articles/<slug:slug>/", views.article_detail, name="article-detail"),
+    path("articles/<slug:slug>/edit/", edit_views.ArticleEditView.as_view(), name="article-edit"),
     path("async/articles/<slug:slug>/", views.async_article_detail, name="async-article-detail"),
     path("authors/<slug:slug>/", views.AuthorDetailView.as_view(), name="author-detail"),
     path("tags/<slug:slug>/", views.tag_detail, name="tag-detail"),
@@ -28,3 +29,10 @@ urlpatterns = [
         name="api-unguarded-article",
     ),
 ]
+
+try:  # Django REST framework is optional (the drf extra)
+    from testproject.demo.drf_api import router
+except ImportError:  # pragma: no cover - the test extra installs it
+    pass
+else:
+    urlpatterns.append(path("api/drf/", include(router.urls)))

@@ -42,3 +42,17 @@ urlpatterns = [
     path("w/notes/<int:pk>/", write_views.note),
     path("w/async/articles/<int:pk>/", write_views.async_article),
 ]
+
+try:  # the test extra installs Django REST framework
+    from rest_framework.routers import SimpleRouter
+
+    from tests.testapp import drf_views
+except ImportError:  # pragma: no cover
+    pass
+else:
+    router = SimpleRouter()
+    router.register("drf/articles", drf_views.ArticleViewSet, basename="drf-article")
+    urlpatterns += [
+        *router.urls,
+        path("drf/required/articles/<int:pk>/", drf_views.RequiredArticleView.as_view()),
+    ]
