@@ -208,14 +208,17 @@ class ConcurrentEditAdminMixin:
             getattr(obj, "version", ""),
         )
 
-    def response_action(self, request: HttpRequest, queryset: QuerySet[Any]) -> Any:
+    def response_action(
+        self, request: HttpRequest, queryset: QuerySet[Any], *args: Any, **kwargs: Any
+    ) -> Any:
+        # Django 6.1 adds action_location (actions on the change form too): passed on.
         parent: Any = super()
         selected = request.POST.getlist(_SELECTED)
         shown = {
             pk: version for pk in selected if (version := request.POST.get(_row_version_field(pk)))
         }
         if not shown:  # the confirmation step of an action, or a list without versions
-            return parent.response_action(request, queryset)
+            return parent.response_action(request, queryset, *args, **kwargs)
         with transaction.atomic(using=self._write_db()):
             changed = self._changed_rows(queryset, shown)
             if changed:
@@ -228,7 +231,7 @@ class ConcurrentEditAdminMixin:
                     messages.ERROR,
                 )
                 return HttpResponseRedirect(request.get_full_path())
-            return parent.response_action(request, queryset)
+            return parent.response_action(request, queryset, *args, **kwargs)
 
     def _changed_rows(self, queryset: QuerySet[Any], shown: dict[str, str]) -> list[Model]:
         """Claim each shown row at its shown version; the rows that have moved on."""

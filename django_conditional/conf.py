@@ -108,12 +108,15 @@ class Settings:
 
     @property
     def ignored_tables(self) -> frozenset[str]:
-        """``CONDITIONAL_IGNORED_TABLES`` plus the stamp table itself."""
+        """``CONDITIONAL_IGNORED_TABLES`` plus the stamp table and the rule counters."""
         try:
             return self._cache["ignored_tables"]  # type: ignore[no-any-return]
         except KeyError:
+            # The stamps themselves, and the rules' counts, which no page shows: the
+            # batches the middleware writes while serving GETs move no stamp.
             tables = frozenset(self._get("CONDITIONAL_IGNORED_TABLES")) | {
-                "django_conditional_changestamp"
+                "django_conditional_changestamp",
+                "django_conditional_rulecounter",
             }
             self._cache["ignored_tables"] = tables
             return tables

@@ -518,8 +518,9 @@ class RuleSet:
         """The rules that could cover the request's path, best first (kept per path)."""
         path = request.path_info
         index = self._index
-        if not index.has_name_patterns and not index.by_path(path):
-            # Only path patterns, none of which matches: no resolution, no language.
+        if not index.has_name_patterns and not index.candidate_count(path):
+            # Only path patterns, none even indexed under this path's first segment:
+            # no lookup, no language, no resolution.
             return _NO_PAGE
         urlconf = getattr(request, "urlconf", None)
         key = (urlconf, get_language(), path)

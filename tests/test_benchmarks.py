@@ -25,6 +25,8 @@ import pytest
 from benchmarks import report, runner
 from benchmarks.configs import STORES, WAYS, main_configs, scale_configs
 
+pytestmark = pytest.mark.stateful
+
 ROOT = Path(__file__).resolve().parent.parent
 REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/9")
 LOCAL_STORES = ["locmem", "db"]

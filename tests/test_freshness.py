@@ -45,7 +45,11 @@ from tests.conftest import age_stamps
 from tests.freshness import views
 from tests.testapp.models import Article, Author, Comment, Note, Tag
 
-pytestmark = [pytest.mark.urls("tests.freshness.urls"), pytest.mark.django_db(transaction=True)]
+pytestmark = [
+    pytest.mark.urls("tests.freshness.urls"),
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.stateful,
+]
 
 # Few distinct values, so that writes often leave a page's bytes as they were (a save
 # that changes nothing visible) and revalidations find unchanged pages to measure the

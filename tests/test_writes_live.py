@@ -41,7 +41,7 @@ from django.db import connection
 
 from tests.redis_server import free_port, require
 
-pytestmark = [pytest.mark.live, pytest.mark.django_db(transaction=True)]
+pytestmark = [pytest.mark.live, pytest.mark.stateful, pytest.mark.django_db(transaction=True)]
 
 ROOT = Path(__file__).resolve().parent.parent
 START_SECONDS = 30
