@@ -296,28 +296,20 @@ def evaluate_targets(summary: dict[str, Any]) -> list[Check]:
             if WAYS[row["way"]].ours and row["store"] in stores and row["path"] == path
         ]
 
-    for name, row in ours_rows("sqlite/persistent", {"locmem"}, "304"):
-        value = row["vs_empty"]["median"]
-        checks.append(
-            Check(
-                "warm-304-single-process", f"sqlite/persistent/{name}", value, 0.85, value >= 0.85
-            )
-        )
-    for env_name in main:
-        if not env_name.endswith("/persistent"):
-            continue
-        for name, row in ours_rows(env_name, {"redis", "redis+locmem"}, "304"):
-            value = row["vs_empty"]["median"]
-            checks.append(
-                Check("warm-304-redis-in-process", f"{env_name}/{name}", value, 0.6, value >= 0.6)
-            )
+    checks += [
+        _at_least("warm-304-single-process", f"sqlite/persistent/{name}", row, 0.85)
+        for name, row in ours_rows("sqlite/persistent", {"locmem"}, "304")
+    ]
+    checks += [
+        _at_least("warm-304-redis-in-process", f"{env_name}/{name}", row, 0.6)
+        for env_name in main
+        if env_name.endswith("/persistent")
+        for name, row in ours_rows(env_name, {"redis", "redis+locmem"}, "304")
+    ]
     for name, row in summary.get("loopback", {}).get("rows", {}).items():
         config = _config_of(name)
         if WAYS[config.way].ours and config.store in {"redis", "redis+locmem"}:
-            value = row["vs_empty"]["median"]
-            checks.append(
-                Check("warm-304-redis-loopback", f"loopback/{name}", value, 0.8, value >= 0.8)
-            )
+            checks.append(_at_least("warm-304-redis-loopback", f"loopback/{name}", row, 0.8))
     for env_name, env in summary["scaling"].items():
         for label, value in _scaling_ratios(env):
             if "/ours/" in label and "validator_cost" in label:
@@ -351,42 +343,33 @@ def _within_noise(target: str, subject: str, ratio: dict[str, float]) -> Check:
     return Check(target, subject, ratio["median"], bound, ratio["median"] >= bound)
 
 
+def _at_least(target: str, subject: str, row: dict[str, Any], floor: float) -> Check:
+    """Throughput relative to the empty view, against a lower bound."""
+    value = row["vs_empty"]["median"]
+    return Check(target, subject, value, floor, value >= floor)
+
+
 def _rule_checks(main: dict[str, Any], ours_rows: Any) -> list[Check]:
     """Issue 12's targets: the rule ways' warm 304s, the middleware's cost, the index."""
-    checks: list[Check] = []
-    for name, row in ours_rows("sqlite/persistent", {"locmem"}, "304"):
-        if WAYS[row["way"]].through_rules:
-            value = row["vs_empty"]["median"]
-            checks.append(
-                Check(
-                    "rule-warm-304-single-process",
-                    f"sqlite/persistent/{name}",
-                    value,
-                    0.95,
-                    value >= 0.95,
-                )
-            )
-    for env_name in (e for e in main if e.endswith("/persistent")):
-        for name, row in ours_rows(env_name, {"redis", "redis+locmem"}, "304"):
-            if WAYS[row["way"]].through_rules:
-                value = row["vs_empty"]["median"]
-                checks.append(
-                    Check(
-                        "rule-warm-304-redis-in-process",
-                        f"{env_name}/{name}",
-                        value,
-                        0.8,
-                        value >= 0.8,
-                    )
-                )
+    checks = [
+        _at_least("rule-warm-304-single-process", f"sqlite/persistent/{name}", row, 0.95)
+        for name, row in ours_rows("sqlite/persistent", {"locmem"}, "304")
+        if WAYS[row["way"]].through_rules
+    ]
+    checks += [
+        _at_least("rule-warm-304-redis-in-process", f"{env_name}/{name}", row, 0.8)
+        for env_name in main
+        if env_name.endswith("/persistent")
+        for name, row in ours_rows(env_name, {"redis", "redis+locmem"}, "304")
+        if WAYS[row["way"]].through_rules
+    ]
     for env_name, env in main.items():
         for name, row in env["rows"].items():
             way = WAYS[row["way"]]
             subject = f"{env_name}/{name}"
             if way.through_rules and not way.conditional:
                 # The empty view through the middleware against the empty view alone.
-                value = row["vs_empty"]["median"]
-                checks.append(Check("no-match-overhead", subject, value, 0.97, value >= 0.97))
+                checks.append(_at_least("no-match-overhead", subject, row, 0.97))
             if "vs_fewer_rules" in row:
                 # 1,000 rules against 10, round by round.
                 checks.append(_within_noise("rules-indexed", subject, row["vs_fewer_rules"]))

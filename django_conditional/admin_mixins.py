@@ -33,10 +33,11 @@ from django.http.response import HttpResponseBase
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
 
-from django_conditional import engine, responses
+from django_conditional import engine
 from django_conditional.edits import VERSION_FIELD, _versioned_form_class
+from django_conditional.engine import ConditionalState, ResponseOptions
 from django_conditional.guarded_writes import SeenRow
-from django_conditional.http import Decision, Outcome
+from django_conditional.unsafe_methods import Fresh, WriteGuard
 from django_conditional.validators import Validator, keyed_tag
 
 __all__ = ["ConcurrentEditAdminMixin", "object_tag"]
@@ -156,25 +157,21 @@ class ConcurrentEditAdminMixin:
     def _preconditioned(
         self, request: HttpRequest, object_id: str, run: Callable[[], HttpResponseBase]
     ) -> HttpResponseBase:
-        """Evaluate If-Match / If-Unmodified-Since, then run the view with the row claimed."""
-        with transaction.atomic(using=self._write_db()):
+        """Evaluate If-Match / If-Unmodified-Since, then run the view with the row claimed.
+
+        The guard of ``conditional(object=...)`` (``unsafe_methods``), with the
+        object's admin tag as its validator.
+        """
+
+        def fresh(_request: HttpRequest, _args: Any, _kwargs: Any) -> Fresh:
             instance = self._object(request, object_id)
-            if instance is None:
-                return run()  # the admin's own answer (a redirect) for a missing object
-            validator = object_tag(instance, dated=True)
-            decision = engine.evaluate(request, validator)
-            if decision.is_short_circuit:
-                return engine.short_circuit_response(request, decision, validator, now=time.time())
-            if not SeenRow.of(instance).claim():
-                lost = Decision(
-                    Outcome.PRECONDITION_FAILED,
-                    "another request changed the object after the precondition was evaluated",
-                    "If-Match",
-                )
-                return responses.precondition_failed(
-                    lost, None, as_json=engine.wants_problem_json(request)
-                )
-            return run()
+            validator = (
+                Validator(exists=False) if instance is None else object_tag(instance, dated=True)
+            )
+            return Fresh(ConditionalState(validator, object=instance), self._write_db())
+
+        guard = WriteGuard(fresh, lambda *_: ConditionalState(), ResponseOptions())
+        return guard.answer(request, (), {}, run)
 
     # --- list_editable -------------------------------------------------------------
 

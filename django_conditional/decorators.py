@@ -28,7 +28,7 @@ from asgiref.sync import async_to_sync, iscoroutinefunction, sync_to_async
 from django.apps import apps
 from django.db import DatabaseError
 from django.db.models import Model, QuerySet
-from django.http import Http404, HttpRequest
+from django.http import HttpRequest
 from django.http.response import HttpResponseBase
 from django.shortcuts import get_object_or_404
 
@@ -37,7 +37,7 @@ from django_conditional.dependencies import ModelReference, ViewConfig
 from django_conditional.engine import ConditionalState, ResponseOptions
 from django_conditional.revalidation import answer_from_kept, reads_stamps_from_memory
 from django_conditional.stamp_errors import StampsUnavailable, raise_if_unmigrated
-from django_conditional.unsafe_methods import Fresh, WriteGuard, is_write
+from django_conditional.unsafe_methods import Fresh, WriteGuard, fresh_derivation, is_write
 from django_conditional.validators import Validator
 
 if TYPE_CHECKING:
@@ -454,17 +454,14 @@ def conditional(
             # Never a kept validator: the write is checked against the version read here.
             derivation, make_queryset, _salts = derivation_of(request, args, kwargs)
             assert make_queryset is not None  # object=... views only
-            alias = using or make_queryset().db
-            try:
-                derived = _derive(derivation, None)
-            except StampsUnavailable:
-                return Fresh(_state(None, make_queryset, None, None, None), alias)
-            except Http404:
-                # No such row: ``request.conditional.object`` raises Http404 again.
-                missing = Validator(exists=False)
-                return Fresh(_state(missing, make_queryset, None, None, None), alias)
-            state = _state(derived.validator, make_queryset, derived.object, None, None)
-            return Fresh(state, alias)
+            return fresh_derivation(
+                partial(_derive, derivation, None),
+                using or make_queryset().db,
+                # A missing row: request.conditional.object raises Http404 again.
+                make_state=lambda validator, found: _state(
+                    validator, make_queryset, found, None, None
+                ),
+            )
 
         writes = None
         if object is not None:

@@ -33,6 +33,7 @@ a guarded write rolls the claim back, and the client's tag stays valid.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from functools import partial
 from typing import Any
 
 from django.db.models import Model, QuerySet
@@ -45,7 +46,7 @@ from django_conditional.dependencies import ModelReference, ViewConfig
 from django_conditional.derivation import Derivation, derive
 from django_conditional.engine import ConditionalState, ResponseOptions
 from django_conditional.stamp_errors import StampsUnavailable
-from django_conditional.unsafe_methods import Fresh, WriteGuard
+from django_conditional.unsafe_methods import Fresh, WriteGuard, fresh_derivation
 from django_conditional.validators import Validator
 
 __all__ = ["ConditionalModelMixin"]
@@ -154,14 +155,8 @@ class ConditionalModelMixin:
                 rows = self._object_rows()
             except Http404:
                 return Fresh(ConditionalState(Validator(exists=False)), "default")
-            queryset = rows()
-            try:
-                derived = derive(self._derivation(request, rows, single=True))
-            except StampsUnavailable:
-                return Fresh(ConditionalState(None), queryset.db)
-            except Http404:
-                return Fresh(ConditionalState(Validator(exists=False)), queryset.db)
-            return Fresh(ConditionalState(derived.validator, object=derived.object), queryset.db)
+            derivation = self._derivation(request, rows, single=True)
+            return fresh_derivation(partial(derive, derivation), rows().db)
 
         return WriteGuard(
             fresh,

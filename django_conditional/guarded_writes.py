@@ -54,10 +54,11 @@ class SeenRow:
     @classmethod
     def of(cls, instance: Model) -> SeenRow:
         """The row ``instance`` was read from, at the version it was read at."""
+        # Imported on first use: the decorators import this module before setup().
         from django_conditional.derivation import is_versioned
 
         model = type(instance)
-        version = instance.version if is_versioned(model) else None  # type: ignore[attr-defined]
+        version = getattr(instance, "version", None) if is_versioned(model) else None
         return cls(model, instance.pk, instance._state.db or "default", version)
 
     def _rows(self) -> Any:
@@ -73,7 +74,9 @@ class SeenRow:
         if self.version is not None:
             assignments = {"version": F("version")}
             rows = rows.filter(version=self.version)
-        if _has_field(self.model, "modified"):
+        from django_conditional.models import TimestampedModel
+
+        if issubclass(self.model, TimestampedModel):
             assignments["modified"] = F("modified")
         return bool(rows.update(**assignments))
 
@@ -85,10 +88,6 @@ class SeenRow:
     def move_version(self) -> None:
         """Increment the version (tracking moves ``modified`` with it)."""
         self._rows().update(version=F("version") + 1)
-
-
-def _has_field(model: type[Model], name: str) -> bool:
-    return any(field.name == name for field in model._meta.concrete_fields)
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,7 +122,7 @@ def run_claimed(
         version = seen.current_version()
         if version == seen.version and response.status_code < 400:
             seen.move_version()
-            version = seen.current_version()
+            version += 1  # the row is ours until the commit: no one else moved it
         return ClaimedWrite(response, version)
 
 

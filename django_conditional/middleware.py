@@ -34,7 +34,7 @@ from django_conditional.engine import ConditionalState, EarlyResponse
 from django_conditional.revalidation import answer_from_kept
 from django_conditional.rules import ALLOWED_METHODS, PageMatch, Rule, RuleSet, current_rules
 from django_conditional.stamp_errors import StampsUnavailable
-from django_conditional.unsafe_methods import Fresh, WriteGuard, is_write
+from django_conditional.unsafe_methods import Fresh, WriteGuard, fresh_derivation, is_write
 from django_conditional.validators import Validator
 
 __all__ = ["ConditionalRulesMiddleware"]
@@ -128,14 +128,12 @@ def _fresh(rule: Rule, page: PageMatch, request: HttpRequest, args: Any, kwargs:
     derivation = rule.derivation(rule.salts(request), page.kwargs)
     if derivation is None or derivation.queryset is None:
         return Fresh(ConditionalState(Validator(exists=False)), "default")
-    alias = derivation.using or derivation.queryset().db
-    try:
-        derived = derive(derivation)
-    except StampsUnavailable:
-        return Fresh(ConditionalState(None), alias)
-    except (Http404, ValueError, TypeError, ValidationError):
-        return Fresh(ConditionalState(Validator(exists=False)), alias)
-    return Fresh(ConditionalState(derived.validator, object=derived.object), alias)
+    # No such object, or a URL value its field cannot hold: no representation.
+    return fresh_derivation(
+        partial(derive, derivation),
+        derivation.using or derivation.queryset().db,
+        not_found=(Http404, ValueError, TypeError, ValidationError),
+    )
 
 
 def _before_view(request: HttpRequest) -> HttpResponseBase | _Pending | None:

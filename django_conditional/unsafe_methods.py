@@ -12,10 +12,9 @@ successful write answers with the object's new ``ETag``.
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.http import Http404, HttpRequest
 from django.http.response import HttpResponseBase
@@ -25,13 +24,18 @@ from django_conditional import engine, guarded_writes, responses
 from django_conditional.conf import conf
 from django_conditional.engine import ConditionalState, ResponseOptions
 from django_conditional.http import IGNORING_METHODS, READ_METHODS, Decision, Outcome
+from django_conditional.stamp_errors import StampsUnavailable
+from django_conditional.validators import Validator
 
-__all__ = ["Fresh", "WriteGuard", "is_write"]
+if TYPE_CHECKING:
+    from django.db.models import Model
 
-logger = logging.getLogger("django_conditional")
+    from django_conditional.derivation import Derived
+
+__all__ = ["LOST_WRITE", "Fresh", "WriteGuard", "fresh_derivation", "is_write"]
 
 # The 412 of a request whose claim found the row changed (or deleted) meanwhile.
-_LOST = Decision(
+LOST_WRITE = Decision(
     Outcome.PRECONDITION_FAILED,
     "another request changed the resource after your precondition was evaluated and before "
     "your change was written; nothing of yours was written (GET it again, then retry)",
@@ -60,6 +64,33 @@ class Fresh:
 
 # Derives the request's validator afresh: (request, view args, view kwargs).
 Derive = Callable[[HttpRequest, tuple[Any, ...], dict[str, Any]], Fresh]
+# The request's state from a validator (None: the stamps cannot be read) and its object.
+MakeState = Callable[["Validator | None", "Model | None"], ConditionalState]
+
+
+def _plain_state(validator: Validator | None, instance: Model | None) -> ConditionalState:
+    return ConditionalState(validator, object=instance)
+
+
+def fresh_derivation(
+    derive: Callable[[], Derived],
+    using: str,
+    *,
+    make_state: MakeState = _plain_state,
+    not_found: tuple[type[Exception], ...] = (Http404,),
+) -> Fresh:
+    """What a write is checked against: ``derive()`` run now, its failures made states.
+
+    Stamps that cannot be read give no validator (the request gets 503); a
+    missing row (``not_found``) gives "no current representation".
+    """
+    try:
+        derived = derive()
+    except StampsUnavailable:
+        return Fresh(make_state(None, None), using)
+    except not_found:
+        return Fresh(make_state(Validator(exists=False), None), using)
+    return Fresh(make_state(derived.validator, derived.object), using)
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,7 +153,7 @@ class WriteGuard:
 
         written = guarded_writes.run_claimed(seen, call_view, recheck=recheck)
         if written is None:
-            return self._lost(request, args, kwargs, _LOST)
+            return self._lost(request, args, kwargs, LOST_WRITE)
         if seen.version is None:
             return written.response  # no version to prove the new tag is this write's
         return self._with_new_tag(request, args, kwargs, written.response, written.version)

@@ -8,7 +8,10 @@ executable, never a downloaded browser.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import Any
 
 import pytest
 
@@ -37,3 +40,31 @@ class Seen:
     path: str
     if_none_match: str | None
     status: int
+
+
+@contextmanager
+def fresh_pages(
+    sync_playwright: Any, executable: str, base_url: str, **context_options: Any
+) -> Iterator[Callable[[], Any]]:
+    """Make pages, each in a fresh context (its own cookies and HTTP cache) of one Chromium.
+
+    Every context and the browser are closed afterwards.
+    """
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=executable, args=CHROMIUM_ARGS, headless=True
+        )
+        contexts: list[Any] = []
+
+        def make() -> Any:
+            context = browser.new_context(base_url=base_url, **context_options)
+            context.set_default_timeout(TIMEOUT_MS)
+            contexts.append(context)
+            return context.new_page()
+
+        try:
+            yield make
+        finally:
+            for context in contexts:
+                context.close()
+            browser.close()

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from testproject.demo.factories import ArticleFactory, AuthorFactory
-from tests.browser import CHROMIUM_ARGS, TIMEOUT_MS, Seen
+from tests.browser import Seen, fresh_pages
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -62,26 +62,11 @@ def new_page(
     chromium_executable, sync_playwright, live_server, site, server_log
 ) -> Iterator[Callable[[], Any]]:
     """Pages in fresh browser contexts: each its own cookies (no session) and HTTP cache."""
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=chromium_executable, args=CHROMIUM_ARGS, headless=True
-        )
-        contexts: list[Any] = []
-
-        def make() -> Any:
-            context = browser.new_context(
-                base_url=live_server.url, viewport={"width": 1280, "height": 900}
-            )
-            context.set_default_timeout(TIMEOUT_MS)
-            contexts.append(context)
-            return context.new_page()
-
-        try:
-            yield make
-        finally:
-            for context in contexts:
-                context.close()
-            browser.close()
+    viewport = {"width": 1280, "height": 900}
+    with fresh_pages(
+        sync_playwright, chromium_executable, live_server.url, viewport=viewport
+    ) as make:
+        yield make
 
 
 def requests_for(server_log: list[Seen], path: str) -> list[Seen]:

@@ -20,6 +20,7 @@ from django.urls import reverse
 from django_conditional.edits import VERSION_FIELD, VersionedModelFormMixin
 from testproject.demo.factories import ArticleFactory
 from testproject.demo.models import Article
+from tests.races import before_claim
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -79,23 +80,12 @@ def test_a_submission_without_its_version_saves_nothing(staff, article):
     assert stored(article).title == "First title"
 
 
-def test_deleted_meanwhile(staff, article):
+def test_deleted_meanwhile(staff, article, monkeypatch):
     path = edit_path(article)
     seen = hidden_version(staff.get(path).content)
     # The view loads the object first: delete it between that and the claim.
-    from django_conditional import guarded_writes
-
-    real_claim = guarded_writes.SeenRow.claim
-
-    def deleted_first(self):
-        Article.objects.filter(pk=self.pk).delete()
-        return real_claim(self)
-
-    guarded_writes.SeenRow.claim = deleted_first
-    try:
-        refused = staff.post(path, {"title": "Mine", "body": "kept", VERSION_FIELD: seen})
-    finally:
-        guarded_writes.SeenRow.claim = real_claim
+    before_claim(monkeypatch, lambda row: Article.objects.filter(pk=row.pk).delete())
+    refused = staff.post(path, {"title": "Mine", "body": "kept", VERSION_FIELD: seen})
     assert refused.status_code == 200
     assert b"Someone else deleted this article" in refused.content
     assert b"kept" in refused.content

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from testproject.demo.factories import ArticleFactory
-from tests.browser import CHROMIUM_ARGS, TIMEOUT_MS
+from tests.browser import fresh_pages
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -38,17 +38,10 @@ def editor(
 
     After ``article_id``: no ORM once the browser runs (Playwright holds an event loop).
     """
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=chromium_executable, args=CHROMIUM_ARGS, headless=True
-        )
-        contexts: list[Any] = []
+    with fresh_pages(sync_playwright, chromium_executable, live_server.url) as new_page:
 
         def make(username: str) -> Any:
-            context = browser.new_context(base_url=live_server.url)
-            context.set_default_timeout(TIMEOUT_MS)
-            contexts.append(context)
-            page = context.new_page()
+            page = new_page()
             page.goto("/admin/login/?next=/admin/")
             page.get_by_label("Username").fill(username)
             page.get_by_label("Password").fill(PASSWORD)
@@ -56,12 +49,7 @@ def editor(
             page.wait_for_url("**/admin/")
             return page
 
-        try:
-            yield make
-        finally:
-            for context in contexts:
-                context.close()
-            browser.close()
+        yield make
 
 
 def test_the_second_editors_save_is_refused_and_their_text_kept(editor, article_id):

@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 from django.test import override_settings
 
-from django_conditional import guarded_writes
 from django_conditional.models import RuleCounter
 from django_conditional.rules import validate_rule
 from tests import rule_views
+from tests.races import before_claim
 from tests.rule_factory import make_rule
 from tests.testapp.models import Article, Author, Note
 
@@ -74,13 +74,9 @@ def test_stale_is_412_before_the_view_and_current_is_written(client, article, gu
 def test_a_write_that_lost_the_race_writes_nothing(client, article, guarding_rule, monkeypatch):
     path = f"/r/articles/{article.pk}/"
     tag = client.get(path)["ETag"]
-    real_claim = guarded_writes.SeenRow.claim
-
-    def another_write_lands_first(self):
-        Article.objects.filter(pk=self.pk).update(title="the winner's")
-        return real_claim(self)
-
-    monkeypatch.setattr(guarded_writes.SeenRow, "claim", another_write_lands_first)
+    before_claim(
+        monkeypatch, lambda row: Article.objects.filter(pk=row.pk).update(title="the winner's")
+    )
     lost = put(client, path, "mine", **{"If-Match": tag})
     assert lost.status_code == 412
     assert Article.objects.get(pk=article.pk).title == "the winner's"

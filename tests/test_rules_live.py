@@ -20,12 +20,11 @@ from pathlib import Path
 
 import pytest
 
-from tests.redis_server import free_port, require
+from tests.gunicorn import serve
 
 pytestmark = pytest.mark.live
 
 ROOT = Path(__file__).resolve().parent.parent
-START_SECONDS = 30
 # Enough requests that both workers answer (gunicorn hands connections to either).
 ROUNDS = 12
 
@@ -73,7 +72,6 @@ class Site:
 
 @pytest.fixture
 def site(tmp_path: Path) -> Iterator[Site]:
-    require("gunicorn", 'pip install -e ".[test]"')
     env = {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "testproject.settings",
@@ -86,30 +84,10 @@ def site(tmp_path: Path) -> Iterator[Site]:
     manage = [sys.executable, str(ROOT / "manage.py")]
     for command in (["migrate", "--noinput"], ["seed_demo", "--articles", "12"]):
         subprocess.run([*manage, *command], env=env, cwd=ROOT, check=True, capture_output=True)
-    port = free_port()
-    log = open(tmp_path / "gunicorn.log", "w")  # noqa: SIM115 - closed below
-    server = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "testproject.wsgi", "--workers", "2", "--threads",
-         "4", "--bind", f"127.0.0.1:{port}", "--graceful-timeout", "2", "--log-level", "warning"],
-        # DEBUG for the X-Conditional header, which the assertions print when they fail.
-        env={**env, "DJANGO_DEBUG": "1"}, cwd=ROOT, stderr=log,
-    )  # fmt: skip
-    site = Site(port, env)
-    try:
-        deadline = time.monotonic() + START_SECONDS
-        while True:
-            try:
-                if site.get("/healthz").status == 200:
-                    break
-            except OSError:
-                pass
-            assert time.monotonic() < deadline, (tmp_path / "gunicorn.log").read_text()
-            time.sleep(0.1)
-        yield site
-    finally:
-        server.terminate()
-        server.wait(timeout=10)
-        log.close()
+    # DEBUG for the X-Conditional header, which the assertions print when they fail.
+    served = serve({**env, "DJANGO_DEBUG": "1"}, tmp_path / "gunicorn.log", workers=2, threads=4)
+    with served as port:
+        yield Site(port, env)
 
 
 def test_rules_edited_by_another_process_apply_in_every_worker(site: Site) -> None:

@@ -14,8 +14,8 @@ import json
 import pytest
 from django.test import override_settings
 
-from django_conditional import guarded_writes
 from tests.conftest import age_stamps
+from tests.races import before_claim
 from tests.testapp import write_views
 from tests.testapp.models import Article, Author, Note
 
@@ -159,13 +159,9 @@ def test_created_meanwhile_is_412_and_nothing_of_the_loser_is_stored(client, db,
 def test_changed_meanwhile_is_412_with_the_winners_tag(client, article, method, monkeypatch):
     path = f"/w/articles/{article.pk}/"
     tag = current_tag(client, path)
-    real_claim = guarded_writes.SeenRow.claim
-
-    def another_write_lands_first(self):
-        Article.objects.filter(pk=self.pk).update(title="the winner's")
-        return real_claim(self)
-
-    monkeypatch.setattr(guarded_writes.SeenRow, "claim", another_write_lands_first)
+    before_claim(
+        monkeypatch, lambda row: Article.objects.filter(pk=row.pk).update(title="the winner's")
+    )
     response = send(client, method, path, {"if-match": tag}, title="mine")
     monkeypatch.undo()
     assert response.status_code == 412
@@ -178,13 +174,7 @@ def test_changed_meanwhile_is_412_with_the_winners_tag(client, article, method, 
 def test_deleted_meanwhile_is_412_without_a_tag(client, article, method, monkeypatch):
     path = f"/w/articles/{article.pk}/"
     tag = current_tag(client, path)
-    real_claim = guarded_writes.SeenRow.claim
-
-    def another_request_deletes_it_first(self):
-        Article.objects.filter(pk=self.pk).delete()
-        return real_claim(self)
-
-    monkeypatch.setattr(guarded_writes.SeenRow, "claim", another_request_deletes_it_first)
+    before_claim(monkeypatch, lambda row: Article.objects.filter(pk=row.pk).delete())
     response = send(client, method, path, {"if-match": tag})
     assert response.status_code == 412
     assert "ETag" not in response

@@ -25,7 +25,6 @@ import re
 import subprocess
 import sys
 import threading
-import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -39,12 +38,11 @@ from typing import Any
 import pytest
 from django.db import connection
 
-from tests.redis_server import free_port, require
+from tests.gunicorn import serve
 
 pytestmark = [pytest.mark.live, pytest.mark.stateful, pytest.mark.django_db(transaction=True)]
 
 ROOT = Path(__file__).resolve().parent.parent
-START_SECONDS = 30
 WRITERS = 8
 ROUNDS = 10
 TIMEOUT = 60
@@ -138,32 +136,11 @@ def _server_env(tmp_path: Path) -> dict[str, str]:
 
 @pytest.fixture
 def api(tmp_path: Path) -> Iterator[Api]:
-    require("gunicorn", 'pip install -e ".[test]"')
     env = _server_env(tmp_path)
-    port = free_port()
-    log = open(tmp_path / "gunicorn.log", "w")  # noqa: SIM115 - closed below
-    server = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "testproject.wsgi", "--workers", "4", "--threads",
-         "4", "--bind", f"127.0.0.1:{port}", "--graceful-timeout", "2", "--log-level", "warning"],
-        env=env, cwd=ROOT, stderr=log,
-    )  # fmt: skip
-    api = Api(port)
-    try:
-        deadline = time.monotonic() + START_SECONDS
-        while True:
-            try:
-                if api.send("GET", "/healthz").status == 200:
-                    break
-            except OSError:
-                pass
-            assert time.monotonic() < deadline, (tmp_path / "gunicorn.log").read_text()
-            time.sleep(0.1)
+    with serve(env, tmp_path / "gunicorn.log", workers=4, threads=4) as port:
+        api = Api(port)
         api.log_in()
         yield api
-    finally:
-        server.terminate()
-        server.wait(timeout=10)
-        log.close()
 
 
 @dataclass
